@@ -1,0 +1,1 @@
+"""HTTP controllers of the catalog: the JSON API and the web pages."""

@@ -1,0 +1,203 @@
+"""The application factory: wiring of settings, services, middleware, routes and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from catalog.bundles import BundleLimits, BundleStore
+from catalog.controllers.api import CatalogApiController
+from catalog.controllers.pages import CatalogPagesController
+from catalog.search import make_search_backend
+from catalog.services import CatalogService
+from marketplace import __version__, i18n
+from marketplace.errors import DomainError
+from marketplace.settings import Settings, get_settings
+from marketplace.templating import build_environment
+from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
+from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, healthz
+
+log = logging.getLogger("lumbung")
+
+
+def build_catalog_service(settings: Settings) -> CatalogService:
+    search = make_search_backend(
+        settings.search_backend,
+        index_path=settings.search_index_path,
+        meili_url=settings.meili_url,
+        meili_api_key=settings.meili_api_key,
+        meili_index=settings.meili_index,
+    )
+    limits = BundleLimits(
+        max_bytes=settings.max_bundle_bytes,
+        max_members=settings.max_bundle_members,
+        max_unpacked_bytes=settings.max_bundle_unpacked_bytes,
+    )
+    settings.bundle_dir.mkdir(parents=True, exist_ok=True)
+    return CatalogService(search=search, store=BundleStore(settings.bundle_dir), limits=limits)
+
+
+class LocaleMiddleware(ASGIMiddleware):
+    """Sets the interface language for the request from ?lang= or the language cookie."""
+
+    def __init__(self, default: str):
+        super().__init__()
+        self.default = default
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        cookie = query = None
+        for key, value in scope.get("headers", []):
+            if key == b"cookie":
+                for part in value.decode("latin-1").split(";"):
+                    name, _, val = part.strip().partition("=")
+                    if name == LANG_COOKIE:
+                        cookie = val
+        for part in scope.get("query_string", b"").decode("latin-1").split("&"):
+            name, _, val = part.partition("=")
+            if name == "lang":
+                query = val
+        token = i18n.current_locale.set(i18n.negotiate(cookie, query, self.default))
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            i18n.current_locale.reset(token)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX) or request.url.path.startswith("/schema")
+
+
+def _problem(status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+def _page(request: Request, status: int, message: str) -> Response:
+    return Template("error.html", context={"status": status, "message": message}, status_code=status)
+
+
+def domain_error_handler(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, LoginRequired):
+        return Redirect(f"/login?next={request.url.path}", status_code=303)
+    if _wants_json(request):
+        response = _problem(exc.status_code, exc.code, exc.message, exc.errors)
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="lumbung"'
+        return response
+    return _page(request, exc.status_code, exc.message)
+
+
+def validation_error_handler(request: Request, exc: ValidationException) -> Response:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append({"field": str(item.get("key") or item.get("source") or "body"), "message": str(item.get("message", ""))})
+    message = exc.detail or "the request is not valid"
+    if _wants_json(request):
+        return _problem(422 if errors else 400, "validation_failed" if errors else "bad_request", message, errors)
+    return _page(request, 400, message)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 403: "permission_denied"}.get(
+        exc.status_code, "error"
+    )
+    message = exc.detail if exc.status_code != 404 else "not found"
+    if _wants_json(request):
+        return _problem(exc.status_code, code, message)
+    return _page(request, exc.status_code, message)
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _wants_json(request):
+        return _problem(500, "internal_error", "something went wrong on our side")
+    return _page(request, 500, "something went wrong on our side")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the marketplace application."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.catalog = build_catalog_service(settings)
+        try:
+            yield
+        finally:
+            await app.state.catalog.search.close()
+
+    def provide_catalog(state: State) -> CatalogService:
+        return state.catalog
+
+    def provide_settings() -> Settings:
+        return settings
+
+    template_engine = JinjaTemplateEngine.from_environment(build_environment(settings.templates_dir))
+    return Litestar(
+        route_handlers=[
+            CatalogApiController,
+            CatalogPagesController,
+            AccountPagesController,
+            IdentityApiController,
+            healthz,
+            create_static_files_router(
+                path="/static", directories=[settings.static_dir], opt={"access": "public"}, include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "catalog": Provide(provide_catalog, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        guards=[access_guard],
+        middleware=[LocaleMiddleware(settings.default_locale), IdentityMiddleware()],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="lumbung_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=False,
+            exclude=[API_PREFIX.rstrip("/")],
+        ),
+        template_config=TemplateConfig(instance=template_engine),
+        openapi_config=OpenAPIConfig(
+            title="Lumbung API",
+            version=__version__,
+            description="The catalog of e-government apps shared between Indonesia's regional governments.",
+            path="/api/v1/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            openapi_router=Router(path="/api/v1/schema", route_handlers=[], opt={"access": "public"}),
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="An API token (lmb_...)")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        exception_handlers={
+            DomainError: domain_error_handler,
+            ValidationException: validation_error_handler,
+            NotFoundException: http_error_handler,
+            HTTPException: http_error_handler,
+            Exception: internal_error_handler,
+        },
+        request_max_body_size=settings.max_bundle_bytes + 1024 * 1024,
+        lifespan=[lifespan],
+        debug=settings.debug,
+    )

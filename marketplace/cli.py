@@ -1,0 +1,333 @@
+"""The `marketplace` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from marketplace.settings import SettingsError
+
+console = Console(stderr=True)
+
+
+def run(coro_fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Any:
+    """Run one coroutine with the database pool opened and closed around it."""
+
+    async def main() -> Any:
+        from marketplace.db import engine
+
+        db = engine()
+        if db.engine_type == "postgres":
+            await db.start_connection_pool()
+        try:
+            return await coro_fn(*args, **kwargs)
+        finally:
+            if db.engine_type == "postgres":
+                await db.close_connection_pool()
+
+    return asyncio.run(main())
+
+
+class CliError(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        console.print(f"[red]error:[/red] {self.message}")
+
+
+def _domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain and settings errors into a clean message and exit code 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from marketplace.errors import DomainError
+
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            details = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
+            raise CliError(f"{exc.message}{details}") from None
+        except SettingsError as exc:
+            raise CliError(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="lumbung")
+def main() -> None:
+    """Lumbung: share proven e-government apps between Indonesia's regions."""
+
+
+@main.command()
+@_domain_errors
+def migrate() -> None:
+    """Create or update the database schema."""
+    from marketplace.db import migrate as run_migrations
+
+    run(run_migrations)
+    console.print("[green]database is up to date[/green]")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default LUMBUNG_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default LUMBUNG_PORT or 8000).")
+@click.option("--migrate/--no-migrate", "do_migrate", default=True, help="Run pending migrations first.")
+@_domain_errors
+def serve(host: str | None, port: int | None, do_migrate: bool) -> None:
+    """Run the web server."""
+    import uvicorn
+
+    from marketplace.settings import get_settings
+
+    settings = get_settings()
+    if do_migrate:
+        from marketplace.db import migrate as run_migrations
+
+        run(run_migrations)
+    console.print(f"Lumbung at [bold]http://{host or settings.host}:{port or settings.port}[/bold]")
+    uvicorn.run(
+        "marketplace.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.command("seed-demo")
+@click.option("--examples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@_domain_errors
+def seed_demo(examples: Path | None) -> None:
+    """Load the demo catalog: regions, users and the sample apps in examples/apps."""
+    from marketplace.demo import seed
+
+    report = run(seed, examples, console)
+    console.print(
+        f"[green]demo ready[/green]: {report['tenants']} tenants, {report['users']} users, "
+        f"{report['versions_added']} versions added ({report['versions_total']} in all)"
+    )
+
+
+@main.command()
+@_domain_errors
+def reindex() -> None:
+    """Rebuild the search index from the database."""
+
+    async def go() -> int:
+        from marketplace.app import build_catalog_service
+        from marketplace.settings import get_settings
+
+        service = build_catalog_service(get_settings())
+        try:
+            return await service.reindex()
+        finally:
+            await service.search.close()
+
+    count = run(go)
+    console.print(f"[green]indexed {count} apps[/green]")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--email", default="")
+@click.option("--tenant", "tenant_slug", default=None, help="Tenant slug to join.")
+@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer", show_default=True)
+@click.option("--curator", is_flag=True, help="Give the platform curator role.")
+@click.option("--platform-admin", is_flag=True, help="Give the platform admin role.")
+@_domain_errors
+def create_user(
+    username: str,
+    password: str,
+    display_name: str,
+    email: str,
+    tenant_slug: str | None,
+    role: str,
+    curator: bool,
+    platform_admin: bool,
+) -> None:
+    """Create a local account, optionally in a tenant with a role."""
+
+    async def go() -> None:
+        from marketplace.errors import NotFound
+        from tenants.identity import add_membership, create_user as make_user
+        from tenants.tables import Tenant
+
+        tenant = None
+        if tenant_slug:
+            tenant = await Tenant.objects().where(Tenant.slug == tenant_slug).first()
+            if tenant is None:
+                raise NotFound(f"no tenant {tenant_slug!r}")
+        user = await make_user(
+            username,
+            password,
+            display_name=display_name,
+            email=email,
+            is_curator=curator,
+            is_platform_admin=platform_admin,
+        )
+        if tenant is not None:
+            await add_membership(user, tenant, role)
+
+    run(go)
+    console.print(f"[green]created user {username}[/green]")
+
+
+@main.command("create-token")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. ci-surabaya.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["catalog:read", "apps:publish", "catalog:review"]),
+)
+@click.option("--tenant", "tenant_slug", default=None, help="Limit the token to one of the user's tenants.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 730))
+@_domain_errors
+def create_token(username: str, name: str, scopes: tuple[str, ...], tenant_slug: str | None, days: int) -> None:
+    """Issue an API token for a user and print it (it is shown only once)."""
+
+    async def go() -> str:
+        from marketplace.errors import NotFound
+        from tenants.identity import issue_token
+        from tenants.tables import Tenant, User
+
+        user = await User.objects().where(User.username == username).first()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        tenant_id = None
+        if tenant_slug:
+            tenant = await Tenant.select(Tenant.id).where(Tenant.slug == tenant_slug).first()
+            if tenant is None:
+                raise NotFound(f"no tenant {tenant_slug!r}")
+            tenant_id = tenant["id"]
+        issued = await issue_token(user.id, name, list(scopes), tenant_id=tenant_id, expires_in_days=days)
+        return issued.secret
+
+    click.echo(run(go))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--url", envvar="LUMBUNG_URL", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--token", envvar="LUMBUNG_TOKEN", required=True, help="An API token with apps:publish (or LUMBUNG_TOKEN).")
+@click.option("--tenant", "tenant_slug", default=None, help="Publishing tenant, when you publish for several.")
+@click.option("--changelog", "changelog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Markdown changelog (default: CHANGELOG.md in DIRECTORY).")
+@click.option("--busybox", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Add this static busybox binary to the bundle as bin/busybox.")
+def publish(
+    directory: Path,
+    url: str,
+    token: str,
+    tenant_slug: str | None,
+    changelog_file: Path | None,
+    busybox: Path | None,
+) -> None:
+    """Pack DIRECTORY (lumbung.yaml, Dockerfile, build context) and submit it for review."""
+    from catalog.bundles import pack_directory
+    from catalog.manifest import MANIFEST_FILENAME, ManifestError, load_manifest
+
+    manifest_path = directory / MANIFEST_FILENAME
+    if not manifest_path.is_file():
+        raise CliError(f"{directory} has no {MANIFEST_FILENAME}")
+    try:
+        manifest = load_manifest(manifest_path.read_bytes())
+    except ManifestError as exc:
+        raise CliError("lumbung.yaml is not valid:" + "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors))
+    changelog_path = changelog_file or (directory / "CHANGELOG.md")
+    changelog = changelog_path.read_text(encoding="utf-8") if changelog_path.is_file() else ""
+    with tempfile.TemporaryDirectory(prefix="lumbung-publish-") as tmp:
+        bundle = Path(tmp) / f"{manifest.slug}-{manifest.version}.tar.gz"
+        console.print(f"packing {directory} → {bundle.name}")
+        pack_directory(directory, bundle, extra_files={"bin/busybox": busybox} if busybox else {})
+        size = bundle.stat().st_size
+        endpoint = f"{url.rstrip('/')}/api/v1/apps/{manifest.slug}/versions"
+        with Progress(
+            TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("upload", total=size)
+
+            def chunks() -> Any:
+                with bundle.open("rb") as fh:
+                    while chunk := fh.read(256 * 1024):
+                        progress.update(task, advance=len(chunk))
+                        yield chunk
+
+            response = _upload(endpoint, token, bundle, chunks, manifest.version, changelog, tenant_slug)
+    _report(response, manifest.slug, manifest.version)
+
+
+def _upload(
+    endpoint: str,
+    token: str,
+    bundle: Path,
+    chunks: Callable[[], Any],
+    version: str,
+    changelog: str,
+    tenant_slug: str | None,
+) -> httpx.Response:
+    data = {"version": version, "changelog": changelog}
+    if tenant_slug:
+        data["tenant"] = tenant_slug
+
+    class Reader:
+        """A file-like view over the chunks, so httpx streams the upload with progress."""
+
+        def __init__(self) -> None:
+            self._iter = chunks()
+            self._buffer = b""
+
+        def read(self, size: int = -1) -> bytes:
+            while size < 0 or len(self._buffer) < size:
+                try:
+                    self._buffer += next(self._iter)
+                except StopIteration:
+                    break
+            if size < 0:
+                out, self._buffer = self._buffer, b""
+            else:
+                out, self._buffer = self._buffer[:size], self._buffer[size:]
+            return out
+
+    try:
+        return httpx.post(
+            endpoint,
+            headers={"Authorization": f"Bearer {token}"},
+            data=data,
+            files={"bundle": (bundle.name, Reader(), "application/gzip")},
+            timeout=httpx.Timeout(30.0, read=600.0, write=600.0),
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {endpoint}: {exc}") from None
+
+
+def _report(response: httpx.Response, slug: str, version: str) -> None:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        body = {"message": response.text[:500]}
+    if response.status_code == 201:
+        console.print(f"[green]submitted {slug} {version}[/green]: waiting for a curator's review")
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    details = "".join(f"\n  {e.get('field')}: {e.get('message')}" for e in body.get("errors", []))
+    raise CliError(f"the marketplace refused the upload ({response.status_code}): {body.get('message', '')}{details}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

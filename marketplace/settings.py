@@ -1,0 +1,139 @@
+"""One settings object, read from the environment once and cached.
+
+Every variable is documented in README.md ("Settings").
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting in the environment has a value that cannot be used."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    search_backend: str
+    search_index_path: Path
+    meili_url: str
+    meili_api_key: str
+    meili_index: str
+    bundle_dir: Path
+    max_bundle_bytes: int
+    max_bundle_members: int
+    max_bundle_unpacked_bytes: int
+    host: str
+    port: int
+    base_url: str
+    default_locale: str
+    session_ttl_seconds: int
+    secure_cookies: bool
+    debug: bool
+    templates_dir: Path = field(default=ROOT / "templates")
+    static_dir: Path = field(default=ROOT / "marketplace" / "static")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.is_postgres:
+            raise SettingsError("the database is PostgreSQL, not SQLite")
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        raise SettingsError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
+
+
+def _load_secret(data_dir: Path) -> str:
+    """The signing key: from the environment, else made once and kept in the data directory."""
+    env = os.environ.get("LUMBUNG_SECRET_KEY")
+    if env:
+        if len(env) < 32:
+            raise SettingsError("LUMBUNG_SECRET_KEY must be at least 32 characters")
+        return env
+    key_file = data_dir / "secret.key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment (no caching; see :func:`get_settings`)."""
+    data_dir = Path(os.environ.get("LUMBUNG_DATA_DIR", str(ROOT / "data"))).resolve()
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lumbung.sqlite'}"
+    if not database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise SettingsError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {database_url!r}")
+    search_backend = os.environ.get("LUMBUNG_SEARCH", "embedded").strip().lower()
+    meili_url = os.environ.get("MEILI_URL", "")
+    if search_backend not in {"embedded", "meilisearch"}:
+        raise SettingsError(f"LUMBUNG_SEARCH must be 'embedded' or 'meilisearch', got {search_backend!r}")
+    if search_backend == "meilisearch" and not meili_url:
+        raise SettingsError("LUMBUNG_SEARCH=meilisearch needs MEILI_URL")
+    locale = os.environ.get("LUMBUNG_LOCALE", "id")
+    if locale not in {"id", "en"}:
+        raise SettingsError(f"LUMBUNG_LOCALE must be 'id' or 'en', got {locale!r}")
+    host = os.environ.get("LUMBUNG_HOST", "127.0.0.1")
+    port = _int("LUMBUNG_PORT", 8000)
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=_load_secret(data_dir),
+        search_backend=search_backend,
+        search_index_path=Path(os.environ.get("LUMBUNG_SEARCH_INDEX", str(data_dir / "search.sqlite"))),
+        meili_url=meili_url,
+        meili_api_key=os.environ.get("MEILI_API_KEY", ""),
+        meili_index=os.environ.get("MEILI_INDEX", "lumbung-apps"),
+        bundle_dir=Path(os.environ.get("LUMBUNG_BUNDLE_DIR", str(data_dir / "bundles"))),
+        max_bundle_bytes=_int("LUMBUNG_MAX_BUNDLE_BYTES", 200 * 1024 * 1024),
+        max_bundle_members=_int("LUMBUNG_MAX_BUNDLE_MEMBERS", 10_000),
+        max_bundle_unpacked_bytes=_int("LUMBUNG_MAX_BUNDLE_UNPACKED_BYTES", 1024 * 1024 * 1024),
+        host=host,
+        port=port,
+        base_url=os.environ.get("LUMBUNG_BASE_URL", f"http://{host}:{port}").rstrip("/"),
+        default_locale=locale,
+        session_ttl_seconds=_int("LUMBUNG_SESSION_TTL", 12 * 3600),
+        secure_cookies=_bool("LUMBUNG_SECURE_COOKIES", False),
+        debug=_bool("LUMBUNG_DEBUG", False),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,251 @@
+"""Identity services: accounts, password sign-in, server-side sessions and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from marketplace.errors import AuthenticationRequired, Conflict, NotFound, ValidationFailed
+from tenants.passwords import (
+    DUMMY_HASH,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from tenants.principal import SCOPES, Principal, TenantRole
+from tenants.tables import MEMBER_ROLES, ApiToken, Membership, Session, Tenant, User
+
+TOKEN_PREFIX = "lmb_"
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _digest(secret: str) -> str:
+    # Tokens are 256-bit random values, so a plain SHA-256 is enough to store them safely.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    name: str
+    secret: str  # shown once, never stored
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+
+async def create_user(
+    username: str,
+    password: str,
+    *,
+    display_name: str = "",
+    email: str = "",
+    is_curator: bool = False,
+    is_platform_admin: bool = False,
+) -> User:
+    """Create a local account; raise ValidationFailed or Conflict."""
+    errors = []
+    if not USERNAME_RE.match(username or ""):
+        errors.append({"field": "username", "message": "3–64 lowercase letters, digits, '.', '_' or '-'"})
+    if not MIN_PASSWORD_LENGTH <= len(password or "") <= MAX_PASSWORD_LENGTH:
+        errors.append({"field": "password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"})
+    if errors:
+        raise ValidationFailed("the account details are not valid", errors=errors)
+    if await User.exists().where(User.username == username):
+        raise Conflict(f"the username {username!r} is taken")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        display_name=display_name or username,
+        email=email,
+        is_curator=is_curator,
+        is_platform_admin=is_platform_admin,
+    )
+    await user.save()
+    return user
+
+
+async def add_membership(user: User, tenant: Tenant, role: str) -> None:
+    if role not in MEMBER_ROLES:
+        raise ValidationFailed("unknown role", errors=[{"field": "role", "message": f"one of {', '.join(MEMBER_ROLES)}"}])
+    existing = await Membership.objects().where(
+        (Membership.user == user.id) & (Membership.tenant == tenant.id)
+    ).first()
+    if existing:
+        existing.role = role
+        await existing.save([Membership.role])
+    else:
+        await Membership(user=user.id, tenant=tenant.id, role=role).save()
+
+
+async def authenticate(username: str, password: str) -> User:
+    """Check a username and password; the same error whether the user exists or not."""
+    user = await User.objects().where(User.username == (username or "").strip().lower()).first()
+    if user is None or not user.is_active:
+        verify_password(DUMMY_HASH, password or "")
+        raise AuthenticationRequired("wrong username or password")
+    if not verify_password(user.password_hash, password or ""):
+        raise AuthenticationRequired("wrong username or password")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        await user.save([User.password_hash])
+    return user
+
+
+async def start_session(user: User, *, ttl_seconds: int, ip_address: str = "") -> str:
+    """Create a server-side session and return the cookie value."""
+    secret = secrets.token_urlsafe(32)
+    first = await Membership.select(Membership.tenant).where(Membership.user == user.id).first()
+    await Session(
+        token_hash=_digest(secret),
+        user=user.id,
+        tenant=first["tenant"] if first else None,
+        expires_at=now() + timedelta(seconds=ttl_seconds),
+        ip_address=ip_address[:64],
+    ).save()
+    return secret
+
+
+async def end_session(secret: str) -> None:
+    if secret:
+        await Session.delete().where(Session.token_hash == _digest(secret))
+
+
+async def principal_for_user(user_id: int, **extra) -> Principal | None:
+    user = await User.objects().where((User.id == user_id) & (User.is_active == True)).first()  # noqa: E712
+    if user is None:
+        return None
+    rows = await Membership.select(
+        Membership.tenant,
+        Membership.role,
+        Membership.tenant.slug,
+        Membership.tenant.name,
+        Membership.tenant.publishes,
+    ).where(Membership.user == user_id).order_by(Membership.tenant.name)
+    memberships = tuple(
+        TenantRole(
+            tenant_id=r["tenant"],
+            slug=r["tenant.slug"],
+            name=r["tenant.name"],
+            role=r["role"],
+            publishes=bool(r["tenant.publishes"]),
+        )
+        for r in rows
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name or user.username,
+        is_curator=bool(user.is_curator),
+        is_platform_admin=bool(user.is_platform_admin),
+        memberships=memberships,
+        **extra,
+    )
+
+
+async def principal_from_session(secret: str) -> Principal | None:
+    if not secret or len(secret) > 200:
+        return None
+    row = await Session.select(Session.user, Session.tenant, Session.expires_at).where(
+        Session.token_hash == _digest(secret)
+    ).first()
+    if row is None:
+        return None
+    if _aware(row["expires_at"]) <= now():
+        await Session.delete().where(Session.token_hash == _digest(secret))
+        return None
+    return await principal_for_user(row["user"], active_tenant_id=row["tenant"], via="session")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def validate_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed(
+            "unknown or missing scopes",
+            errors=[{"field": "scopes", "message": f"choose from {', '.join(SCOPES)}"}],
+        )
+    return tuple(sorted(set(scopes)))
+
+
+async def issue_token(
+    user_id: int,
+    name: str,
+    scopes: list[str] | tuple[str, ...],
+    *,
+    tenant_id: int | None = None,
+    expires_in_days: int | None = 90,
+) -> IssuedToken:
+    """Create an API token for a user; the secret is returned once."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise ValidationFailed("a token needs a name", errors=[{"field": "name", "message": "1–100 characters"}])
+    if expires_in_days is not None and not 1 <= expires_in_days <= 730:
+        raise ValidationFailed(
+            "bad expiry", errors=[{"field": "expires_in_days", "message": "between 1 and 730 days"}]
+        )
+    scopes = validate_scopes(scopes)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now() + timedelta(days=expires_in_days) if expires_in_days else None
+    token = ApiToken(
+        name=name,
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        token_hash=_digest(secret),
+        user=user_id,
+        tenant=tenant_id,
+        scopes=list(scopes),
+        expires_at=expires_at,
+    )
+    await token.save()
+    return IssuedToken(id=token.id, name=name, secret=secret, scopes=scopes, expires_at=expires_at)
+
+
+async def revoke_token(user_id: int, token_id: int) -> None:
+    token = await ApiToken.objects().output(load_json=True).where((ApiToken.id == token_id) & (ApiToken.user == user_id)).first()
+    if token is None:
+        raise NotFound("no such token")
+    if token.revoked_at is None:
+        token.revoked_at = now()
+        await token.save([ApiToken.revoked_at])
+
+
+async def list_tokens(user_id: int) -> list[dict]:
+    return await ApiToken.select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.prefix,
+        ApiToken.scopes,
+        ApiToken.created_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        ApiToken.revoked_at,
+    ).where(ApiToken.user == user_id).output(load_json=True).order_by(ApiToken.created_at, ascending=False)
+
+
+async def principal_from_token(secret: str) -> Principal | None:
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    token = await ApiToken.objects().output(load_json=True).where(ApiToken.token_hash == _digest(secret)).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and _aware(token.expires_at) <= now():
+        return None
+    await ApiToken.update({ApiToken.last_used_at: now()}).where(ApiToken.id == token.id)
+    return await principal_for_user(
+        token.user,
+        scopes=frozenset(token.scopes or []),
+        via="token",
+        token_tenant_id=token.tenant,
+        active_tenant_id=token.tenant,
+    )
