@@ -270,7 +270,12 @@ def _walk_archive(
             return _WalkResult(members=checker.members, unpacked_bytes=checker.unpacked_bytes)
     except BundleError:
         raise
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, RecursionError) as exc:
+    except RecursionError:
+        # tarfile recurses once per chained long-name or pax header.
+        raise BundleError(
+            f"{where.subject} is corrupt or truncated (too many chained extended headers)."
+        ) from None
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         detail = str(exc).rstrip(".") or type(exc).__name__
         raise BundleError(f"{where.subject} is corrupt or truncated ({detail}).") from None
 
@@ -312,14 +317,11 @@ def _check_archive_end(counter: _CountingReader, end: int, where: _Where) -> Non
     while chunk := counter.read(_CHUNK):
         if chunk.count(0) != len(chunk):
             raise BundleError(
-                f"{where.subject} is corrupt or truncated "
-                "(data after the end-of-archive marker)."
+                f"{where.subject} is corrupt or truncated (data after the end-of-archive marker)."
             )
         zeros += len(chunk)
     if zeros < _BLOCK:
-        raise BundleError(
-            f"{where.subject} is corrupt or truncated (no end-of-archive marker)."
-        )
+        raise BundleError(f"{where.subject} is corrupt or truncated (no end-of-archive marker).")
 
 
 class _MemberChecker:
@@ -330,7 +332,7 @@ class _MemberChecker:
         self._where = where
         self.members = 0
         self.unpacked_bytes = 0
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # a dict keeps archive order for messages
         self._symlinks: dict[str, str] = {}
         self._hardlinks: dict[str, str] = {}
 
@@ -339,9 +341,7 @@ class _MemberChecker:
         where = self._where
         self.members += 1
         if self.members > self._limits.max_members:
-            raise BundleError(
-                f"{where.subject} has more than {self._limits.max_members} members."
-            )
+            raise BundleError(f"{where.subject} has more than {self._limits.max_members} members.")
         label = f"{where.member} {_show(member.name)}"
         name = _normalise_name(member.name, label)
 
@@ -356,13 +356,15 @@ class _MemberChecker:
         if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
             raise BundleError(f"{label} has an unsupported tar member type {member.type!r}.")
         if member.size < 0:
-            raise BundleError(f"{where.subject} is corrupt or truncated ({label} has a negative size).")
+            raise BundleError(
+                f"{where.subject} is corrupt or truncated ({label} has a negative size)."
+            )
         if name == "" and not member.isdir():
             raise BundleError(f"{label} has an empty name.")
 
         if name in self._seen:
             raise BundleError(f"{label} appears more than once in {where.root}.")
-        self._seen.add(name)
+        self._seen[name] = None
 
         if member.isreg():
             self.unpacked_bytes += member.size
@@ -396,6 +398,17 @@ class _MemberChecker:
 
     def check_links(self) -> None:
         """Resolve every link through the archive's own symlinks, as an extractor would."""
+        # A member under a symlink would be written wherever the symlink points, possibly
+        # over another member that was already checked (x -> ".", then x/Dockerfile).
+        for name in self._seen:
+            parent = name.rpartition("/")[0]
+            while parent:
+                if parent in self._symlinks:
+                    raise BundleError(
+                        f"{self._where.member} {_show(name)} is inside {_show(parent)}, "
+                        "which is a symlink."
+                    )
+                parent = parent.rpartition("/")[0]
         for name, target in self._symlinks.items():
             parent = name.rpartition("/")[0]
             problem = _resolve(f"{parent}/{target}" if parent else target, self._symlinks)
@@ -599,7 +612,6 @@ def pack_directory(
     if not root.is_dir():
         raise BundleError(f"{source} is not a directory.")
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     skip = destination.resolve()
 
     entries: dict[str, _PackEntry] = {}
@@ -618,9 +630,12 @@ def pack_directory(
         while parent:
             existing = entries.setdefault(parent, _PackEntry("dir", None, 0o755))
             if existing.kind != "dir":
-                raise BundleError(f"Extra file {_show(archive_name)} needs {parent} to be a directory.")
+                raise BundleError(
+                    f"Extra file {_show(archive_name)} needs {parent} to be a directory."
+                )
             parent = parent.rpartition("/")[0]
 
+    destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=".pack-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -645,7 +660,9 @@ class _PackEntry:
     target: str = ""  # for "symlink"
 
 
-def _collect(root: Path, directory: Path, prefix: str, skip: Path, out: dict[str, _PackEntry]) -> None:
+def _collect(
+    root: Path, directory: Path, prefix: str, skip: Path, out: dict[str, _PackEntry]
+) -> None:
     with os.scandir(directory) as it:
         children = sorted(it, key=lambda e: e.name)
     for child in children:

@@ -6,6 +6,7 @@ deployment setting (see :func:`make_search_backend`).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "SearchDocument",
     "SearchQuery",
     "SearchResult",
+    "fold",
     "make_search_backend",
     "validate_query",
 ]
@@ -95,6 +97,14 @@ class SearchBackend(Protocol):
     async def clear(self) -> None: ...  # remove all documents (used by reindex)
 
     async def close(self) -> None: ...
+
+
+def fold(text: str) -> str:
+    """Case-fold and strip diacritics ("Périzinan" -> "perizinan"): search terms and name sort keys."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def validate_query(query: SearchQuery) -> SearchQuery:

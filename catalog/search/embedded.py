@@ -29,7 +29,6 @@ import heapq
 import re
 import sqlite3
 import threading
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -37,9 +36,9 @@ from typing import TypeVar
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from catalog.search import FACETS, SearchDocument, SearchQuery, SearchResult, validate_query
+from catalog.search import FACETS, SearchDocument, SearchQuery, SearchResult, fold, validate_query
 
-__all__ = ["EmbeddedSearch", "fuzzy_match", "normalize", "tokenize", "typo_budget"]
+__all__ = ["EmbeddedSearch", "fuzzy_match", "tokenize", "typo_budget"]
 
 SCHEMA_VERSION = 1
 
@@ -78,17 +77,9 @@ _T = TypeVar("_T")
 # -- text ------------------------------------------------------------------------------
 
 
-def normalize(text: str) -> str:
-    """Case-fold and strip diacritics ("Perizinan" and "périzinan" -> "perizinan")."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-
-
 def tokenize(text: str) -> list[str]:
     """Split text into normalised terms: runs of letters and digits, everything else separates."""
-    return _WORD.findall(normalize(text))
+    return _WORD.findall(fold(text))
 
 
 def typo_budget(word: str) -> int:
@@ -530,7 +521,7 @@ class EmbeddedSearch:
         for doc in documents:
             texts, terms = _document_texts(doc)
             columns = (
-                normalize(doc.name).strip(),
+                fold(doc.name).strip(),
                 doc.category,
                 doc.publisher,
                 doc.province,
@@ -567,9 +558,6 @@ class EmbeddedSearch:
             fts_rows,
         )
         self._apply_vocab(conn, delta)
-        if len(documents) >= 1000:
-            # merge the many small segments of a bulk load so queries stay fast
-            conn.execute("INSERT INTO docs_fts (docs_fts) VALUES ('optimize')")
 
     def _delete(self, conn: sqlite3.Connection, slugs: list[str]) -> None:
         delta: Counter[str] = Counter()
