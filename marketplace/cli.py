@@ -40,7 +40,7 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: 
 
 class CliError(click.ClickException):
     def show(self, file: Any = None) -> None:
-        console.print(f"[red]error:[/red] {self.message}")
+        console.print(f"[red]error:[/red] {self.message}", soft_wrap=True, highlight=False)
 
 
 def _domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,6 +136,34 @@ def reindex() -> None:
 
     count = run(go)
     console.print(f"[green]indexed {count} apps[/green]")
+
+
+@main.command("create-tenant")
+@click.argument("slug")
+@click.option("--name", required=True, help="Official name, e.g. Pemerintah Kabupaten Paser.")
+@click.option("--kind", type=click.Choice(["provinsi", "kabupaten", "kota", "kementerian"]), required=True)
+@click.option("--province", default="", help="The province it lies in.")
+@click.option("--code", "region_code", default=None, help="Kemendagri region code, e.g. 64.01.")
+@click.option("--email", default="", help="Contact address.")
+@click.option("--publishes", is_flag=True, help="The tenant publishes apps.")
+@_domain_errors
+def create_tenant(
+    slug: str, name: str, kind: str, province: str, region_code: str | None, email: str, publishes: bool
+) -> None:
+    """Register a regional government or ministry as a tenant."""
+    from tenants.services import register_tenant
+
+    run(
+        register_tenant,
+        slug,
+        name,
+        kind,
+        province=province,
+        region_code=region_code,
+        contact_email=email,
+        publishes=publishes,
+    )
+    console.print(f"[green]tenant {slug} is registered[/green]")
 
 
 @main.command("create-user")

@@ -23,6 +23,7 @@ from marketplace.app import build_catalog_service
 from marketplace.db import migrate
 from marketplace.settings import ROOT, get_settings
 from tenants import identity
+from tenants.services import register_tenant
 from tenants.tables import Tenant, User
 
 EXAMPLES = ROOT / "examples"
@@ -49,19 +50,15 @@ def find_busybox() -> Path | None:
 
 
 async def ensure_tenant(data: dict[str, Any], *, publishes: bool) -> Tenant:
-    tenant = await Tenant.objects().where(Tenant.slug == data["slug"]).first()
-    if tenant is None:
-        tenant = Tenant(
-            slug=data["slug"],
-            name=data["name"],
-            kind=data["kind"],
-            province=data.get("province") or "",
-            region_code=str(data["region_code"]) if data.get("region_code") else None,
-            contact_email=data.get("contact_email", ""),
-            publishes=publishes,
-        )
-        await tenant.save()
-    return tenant
+    return await register_tenant(
+        data["slug"],
+        data["name"],
+        data["kind"],
+        province=data.get("province") or "",
+        region_code=str(data["region_code"]) if data.get("region_code") else None,
+        contact_email=data.get("contact_email", ""),
+        publishes=publishes,
+    )
 
 
 async def ensure_user(username: str, display_name: str, **roles: bool) -> User:

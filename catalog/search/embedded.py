@@ -60,6 +60,8 @@ _BM25 = "bm25(docs_fts, " + ", ".join(str(weight) for _, weight in _COLUMNS) + "
 MAX_QUERY_WORDS = 10
 # Fuzzy alternatives kept per query word; more only slows the FTS query down.
 MAX_EXPANSIONS = 12
+# A query word found in at most this many documents is still typo-corrected.
+RARE_TERM_DOCS = 2
 # Shortest query word that is corrected, and the bounds of fuzzy-indexed terms.
 MIN_FUZZY_LENGTH = 4
 _MIN_GRAM_TERM = 3
@@ -264,10 +266,9 @@ def _corrections(conn: sqlite3.Connection, word: str, *, prefix: bool) -> list[s
 
 def _plan(conn: sqlite3.Connection, words: list[str]) -> _Plan | None:
     """Build the match expressions, or None when some word can match nothing."""
-    known = {
-        row[0]
-        for row in conn.execute(f"SELECT term FROM vocab WHERE term IN ({_placeholders(len(words))})", words)
-    }
+    known: dict[str, int] = dict(
+        conn.execute(f"SELECT term, docs FROM vocab WHERE term IN ({_placeholders(len(words))})", words)
+    )
     groups: list[str] = []
     exact_groups: list[str] | None = []
     fuzzy = False
@@ -286,7 +287,9 @@ def _plan(conn: sqlite3.Connection, words: list[str]) -> _Plan | None:
         elif word in known:
             alternatives.append(_fts_phrase(word))
         exact_alternatives = list(alternatives)
-        if word not in known:
+        # A word that only a few documents contain is corrected as well: common
+        # misspellings ("perijinan") also turn up in some descriptions.
+        if known.get(word, 0) <= RARE_TERM_DOCS:
             corrections = _corrections(conn, word, prefix=False)
             if last and not alternatives:
                 # A last word that completes nothing may be the misspelt start of

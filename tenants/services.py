@@ -1,0 +1,49 @@
+"""Tenant services: registering regional governments and ministries."""
+
+from __future__ import annotations
+
+import re
+
+from marketplace.errors import ValidationFailed
+from tenants.tables import TENANT_KINDS, Tenant
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+REGION_CODE_RE = re.compile(r"^\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.\d{4})?)?)?$")
+
+
+async def register_tenant(
+    slug: str,
+    name: str,
+    kind: str,
+    *,
+    province: str = "",
+    region_code: str | None = None,
+    contact_email: str = "",
+    publishes: bool = False,
+) -> Tenant:
+    """Create a tenant, or return the existing one with that slug."""
+    errors = []
+    if not SLUG_RE.match(slug or ""):
+        errors.append({"field": "slug", "message": "lowercase letters, digits and '-', up to 80 characters"})
+    if not 1 <= len((name or "").strip()) <= 200:
+        errors.append({"field": "name", "message": "1–200 characters"})
+    if kind not in TENANT_KINDS:
+        errors.append({"field": "kind", "message": f"one of {', '.join(TENANT_KINDS)}"})
+    if region_code and not REGION_CODE_RE.match(region_code):
+        errors.append({"field": "region_code", "message": "a Kemendagri code such as 35, 35.78 or 64.01"})
+    if errors:
+        raise ValidationFailed("the tenant is not valid", errors=errors)
+    existing = await Tenant.objects().where(Tenant.slug == slug).first()
+    if existing is not None:
+        return existing
+    tenant = Tenant(
+        slug=slug,
+        name=name.strip(),
+        kind=kind,
+        province=province or "",
+        region_code=region_code or None,
+        contact_email=contact_email or "",
+        publishes=publishes,
+    )
+    await tenant.save()
+    return tenant

@@ -1,0 +1,129 @@
+"""The marketplace CLI against a real running server: accounts, tokens, publish, reindex."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import manifest_doc
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A marketplace process of its own (own data dir, SQLite) on a free port."""
+    data = tmp_path_factory.mktemp("cli-server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "LUMBUNG_DATA_DIR": str(data),
+        "LUMBUNG_PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{data / 'lumbung.sqlite'}",
+        "LUMBUNG_SEARCH_INDEX": str(data / "search.sqlite"),
+    }
+    env.pop("LUMBUNG_MAX_BUNDLE_BYTES", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "marketplace.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"the server did not start: {process.stderr.read().decode()[-2000:]}")
+    yield {"url": url, **{k: env[k] for k in ("LUMBUNG_DATA_DIR", "DATABASE_URL", "LUMBUNG_SEARCH_INDEX")}}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def cli(server: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **{k: v for k, v in server.items() if k != "url"}}
+    env.pop("LUMBUNG_MAX_BUNDLE_BYTES", None)
+    return subprocess.run(
+        [sys.executable, "-m", "marketplace.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=120,
+    )
+
+
+def write_app(directory: Path, doc: dict) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "lumbung.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    (directory / "Dockerfile").write_text("FROM scratch\nCOPY www/ /www/\n")
+    (directory / "CHANGELOG.md").write_text("- Rilis pertama untuk Kota Surabaya\n", encoding="utf-8")
+    (directory / "www").mkdir()
+    (directory / "www" / "healthz").write_text("ok")
+    return directory
+
+
+def test_publish_from_the_command_line(server: dict[str, str], tmp_path: Path) -> None:
+    assert cli(server, "create-tenant", "kota-surabaya", "--name", "Pemerintah Kota Surabaya", "--kind", "kota",
+               "--province", "Jawa Timur", "--code", "35.78", "--publishes").returncode == 0
+    created = cli(server, "create-user", "surabaya", "--password", "rahasia-sekali-123", "--tenant", "kota-surabaya", "--role", "admin")
+    assert created.returncode == 0, created.stderr
+    issued = cli(server, "create-token", "surabaya", "--name", "ci", "--scope", "apps:publish", "--scope", "catalog:read")
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    assert token.startswith("lmb_")
+
+    app_dir = write_app(tmp_path / "e-perizinan", manifest_doc())
+    published = cli(server, "publish", str(app_dir), "--url", server["url"], "--token", token)
+    assert published.returncode == 0, published.stderr
+    assert "submitted e-perizinan 1.0.0" in published.stderr
+    assert "uploading" in published.stderr  # the progress bar
+
+    detail = httpx.get(f"{server['url']}/api/v1/apps/e-perizinan", headers={"Authorization": f"Bearer {token}"}).json()
+    assert detail["versions"][0]["version"] == "1.0.0"
+    assert detail["versions"][0]["status"] == "submitted"
+    assert detail["versions"][0]["changelog"].startswith("- Rilis pertama")
+
+    again = cli(server, "publish", str(app_dir), "--url", server["url"], "--token", token)
+    assert again.returncode == 1 and "409" in again.stderr and "already exists" in again.stderr
+
+    bad_dir = write_app(tmp_path / "broken", manifest_doc(slug="broken", container={"port": 0}))
+    broken = cli(server, "publish", str(bad_dir), "--url", server["url"], "--token", token)
+    assert broken.returncode == 1 and "container.port" in broken.stderr
+
+    wrong_token = cli(server, "publish", str(app_dir), "--url", server["url"], "--token", "lmb_wrong")
+    assert wrong_token.returncode == 1 and "401" in wrong_token.stderr
+
+    assert "indexed 0 apps" in cli(server, "reindex").stderr
+
+
+def test_cli_input_errors_are_clear(server: dict[str, str], tmp_path: Path) -> None:
+    result = cli(server, "create-user", "Bad Name", "--password", "short")
+    assert result.returncode == 1 and "username" in result.stderr and "Traceback" not in result.stderr
+    result = cli(server, "create-tenant", "x", "--name", "X", "--kind", "kota", "--code", "abc")
+    assert result.returncode == 1 and "region_code" in result.stderr
+    result = cli(server, "publish", str(tmp_path), "--token", "lmb_x")
+    assert result.returncode != 0 and "no lumbung.yaml" in result.stderr
