@@ -112,9 +112,7 @@ def validate_query(query: SearchQuery) -> SearchQuery:
     if not isinstance(query.text, str):
         raise ValueError("search text must be a string")
     if len(query.text) > MAX_TEXT_LENGTH:
-        raise ValueError(
-            f"search text is {len(query.text)} characters long; at most {MAX_TEXT_LENGTH} are allowed"
-        )
+        raise ValueError(f"search text is {len(query.text)} characters long; at most {MAX_TEXT_LENGTH} are allowed")
     if query.sort not in SORTS:
         raise ValueError(f"unknown sort {query.sort!r}; expected one of: {', '.join(SORTS)}")
     if isinstance(query.limit, bool) or not isinstance(query.limit, int) or not 1 <= query.limit <= MAX_LIMIT:

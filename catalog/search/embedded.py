@@ -8,15 +8,15 @@ Layout of the index file:
   tokenised in Python (:func:`tokenize`) before it is stored, so the FTS5
   tokenizer, the vocabulary below and query parsing all agree on what a term is.
 * ``vocab`` / ``vocab_grams``: every indexed term with its document count, and a
-  trigram index of those terms. A query word that is not an indexed term is
-  expanded to the terms within a small Damerau-Levenshtein distance, found
-  through shared trigrams and then verified.
+  trigram index of those terms. A query word that is not an indexed term (or
+  is a rare one) is expanded to the terms within a small Damerau-Levenshtein
+  distance, found through shared trigrams and then verified.
 * ``meta``: a generation token that every write changes.
 
 FTS5 finds the matching documents; filters, facet counts and sorting then run
 on an in-memory copy of the (small) filter and sort columns, reloaded whenever
-the generation token changes. Counting facets in SQL means one GROUP BY pass
-per facet over all matches, which is what made common words slow.
+the generation token changes. Facets are counted with bitmasks: in SQL each
+facet would take a GROUP BY pass over all matches, slow for common words.
 
 sqlite3 is synchronous, so every call runs in a worker thread; one connection
 writes and another reads (WAL lets searches run while a reindex writes).
@@ -40,7 +40,7 @@ from catalog.search import FACETS, SearchDocument, SearchQuery, SearchResult, fo
 
 __all__ = ["EmbeddedSearch", "fuzzy_match", "tokenize", "typo_budget"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Searchable columns, in ranking order, with their bm25 weights.
 _COLUMNS: tuple[tuple[str, float], ...] = (
@@ -152,6 +152,10 @@ CREATE TABLE docs (
     published_at REAL NOT NULL,
     terms TEXT NOT NULL
 );
+CREATE INDEX docs_adoptions ON docs (adoptions DESC, slug);
+CREATE INDEX docs_browse ON docs (adoptions DESC, name_sort, slug);
+CREATE INDEX docs_newest ON docs (published_at DESC, slug);
+CREATE INDEX docs_name ON docs (name_sort, slug);
 CREATE VIRTUAL TABLE docs_fts USING fts5 (
     {", ".join(name for name, _ in _COLUMNS)},
     tokenize = 'unicode61 remove_diacritics 2',
@@ -174,6 +178,14 @@ DROP TABLE IF EXISTS docs_fts;
 DROP TABLE IF EXISTS vocab;
 DROP TABLE IF EXISTS vocab_grams;
 """
+
+# ORDER BY clauses per sort; "browse" is "relevance" without text.
+_ORDER = {
+    "adoptions": "adoptions DESC, slug",
+    "newest": "published_at DESC, slug",
+    "name": "name_sort, slug",
+    "browse": "adoptions DESC, name_sort, slug",
+}
 
 _NEW_GENERATION = "UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'generation'"
 
@@ -277,9 +289,7 @@ def _plan(conn: sqlite3.Connection, words: list[str]) -> _Plan | None:
         alternatives: list[str] = []
         if last and len(word) >= _PREFIX_MIN_LENGTH:
             completes = word in known or (
-                conn.execute(
-                    "SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1", (word, word + _TOP)
-                ).fetchone()
+                conn.execute("SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1", (word, word + _TOP)).fetchone()
                 is not None
             )
             if completes:
@@ -321,17 +331,17 @@ def _scores(conn: sqlite3.Connection, expression: str) -> dict[int, float]:
 
 
 class _Snapshot:
-    """The filter and sort columns of every document at one index generation."""
+    """The filter columns of every document at one index generation, and its sort orders."""
 
-    def __init__(self, generation: str, rows: list[tuple]) -> None:
+    def __init__(self, generation: str, rows: list[tuple[int, str, str, str, str, str]]) -> None:
+        # row: id, slug, category, publisher, province, license
         self.generation = generation
         self.size = max((row[0] for row in rows), default=0) + 1
         self.slugs: dict[int, str] = {row[0]: row[1] for row in rows}
         self.all = _bitmask(self.slugs, self.size)
         members: dict[str, dict[str, list[int]]] = {facet: {} for facet in FACETS}
-        # row: id, slug, name_sort, category, publisher, province, license, adoptions, published_at
         for row in rows:
-            for facet, value in zip(FACETS, row[3:7]):
+            for facet, value in zip(FACETS, row[2:6]):
                 members[facet].setdefault(value, []).append(row[0])
         self.members = {
             facet: {value: frozenset(ids) for value, ids in by_value.items()} for facet, by_value in members.items()
@@ -340,18 +350,22 @@ class _Snapshot:
             facet: {value: _bitmask(ids, self.size) for value, ids in by_value.items()}
             for facet, by_value in members.items()
         }
-        keys: dict[str, Callable[[tuple], tuple]] = {
-            "adoptions": lambda r: (-r[7], r[1]),
-            "newest": lambda r: (-r[8], r[1]),
-            "name": lambda r: (r[2], r[1]),
-            "browse": lambda r: (-r[7], r[2], r[1]),
-        }
-        self.order: dict[str, list[int]] = {}
-        self.rank: dict[str, dict[int, int]] = {}
-        for sort, key in keys.items():
-            ordered = [row[0] for row in sorted(rows, key=key)]
-            self.order[sort] = ordered
-            self.rank[sort] = {id_: position for position, id_ in enumerate(ordered)}
+        # Sort orders are read from their indexes on first use: most generations
+        # only ever serve one or two of them.
+        self._orders: dict[str, list[int]] = {}
+        self._ranks: dict[str, dict[int, int]] = {}
+
+    def order(self, conn: sqlite3.Connection, sort: str) -> list[int]:
+        """Every document id in a sort order (``conn`` must see this generation)."""
+        if sort not in self._orders:
+            self._orders[sort] = [row[0] for row in conn.execute(f"SELECT id FROM docs ORDER BY {_ORDER[sort]}")]
+        return self._orders[sort]
+
+    def rank(self, conn: sqlite3.Connection, sort: str) -> dict[int, int]:
+        """Each document id's position in a sort order."""
+        if sort not in self._ranks:
+            self._ranks[sort] = {id_: position for position, id_ in enumerate(self.order(conn, sort))}
+        return self._ranks[sort]
 
     def allowed(self, filters: dict[str, str]) -> frozenset[int] | None:
         """Ids passing every filter, or None when nothing is filtered."""
@@ -381,11 +395,11 @@ class _Snapshot:
             facets[facet] = counts
         return total.bit_count(), facets
 
-    def first(self, sort: str, ids: Iterable[int] | None, count: int) -> list[int]:
-        """The first ``count`` of ``ids`` (all documents when None) in a stored order."""
+    def first(self, conn: sqlite3.Connection, sort: str, ids: Iterable[int] | None, count: int) -> list[int]:
+        """The first ``count`` of ``ids`` (all documents when None) in a sort order."""
         if ids is None:
-            return self.order[sort][:count]
-        return heapq.nsmallest(count, ids, key=self.rank[sort].__getitem__)
+            return self.order(conn, sort)[:count]
+        return heapq.nsmallest(count, ids, key=self.rank(conn, sort).__getitem__)
 
 
 # -- backend ---------------------------------------------------------------------------
@@ -493,9 +507,7 @@ class EmbeddedSearch:
     def _current_snapshot(self, conn: sqlite3.Connection) -> _Snapshot:
         generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
         if self._snapshot is None or self._snapshot.generation != generation:
-            rows = conn.execute(
-                "SELECT id, slug, name_sort, category, publisher, province, license, adoptions, published_at FROM docs"
-            ).fetchall()
+            rows = conn.execute("SELECT id, slug, category, publisher, province, license FROM docs").fetchall()
             self._snapshot = _Snapshot(generation, rows)
         return self._snapshot
 
@@ -617,7 +629,7 @@ class EmbeddedSearch:
         if not words:
             total, facets = snapshot.count(snapshot.all, filters)
             sort = "browse" if query.sort == "relevance" else query.sort
-            page = snapshot.first(sort, allowed, wanted)
+            page = snapshot.first(conn, sort, allowed, wanted)
         else:
             plan = _plan(conn, words)
             if plan is None:
@@ -628,7 +640,7 @@ class EmbeddedSearch:
             if query.sort == "relevance":
                 page = _rank(conn, snapshot, plan, candidates, wanted)
             else:
-                page = snapshot.first(query.sort, candidates, wanted)
+                page = snapshot.first(conn, query.sort, candidates, wanted)
         return SearchResult(slugs=[snapshot.slugs[id_] for id_ in page[query.offset :]], total=total, facets=facets)
 
 
@@ -641,17 +653,16 @@ def _rank(conn: sqlite3.Connection, snapshot: _Snapshot, plan: _Plan, candidates
     then slug. bm25 is only computed for the groups that reach the page, which
     keeps queries for very common words cheap.
     """
-    if plan.exact is None:
-        exact: Callable[[int], bool] = lambda id_: False  # noqa: E731
-    elif not plan.fuzzy:
-        exact = lambda id_: True  # noqa: E731
-    else:
-        exact = set(_match_ids(conn, plan.exact)).__contains__
+    # Without corrections every match is exact; without an exact plan none is.
+    exact_ids = set(_match_ids(conn, plan.exact)) if plan.fuzzy and plan.exact is not None else None
+    all_exact = plan.exact is not None
+
+    def exact(id_: int) -> bool:
+        return id_ in exact_ids if exact_ids is not None else all_exact
+
     in_names = set(_match_ids(conn, f"{_TIER_COLUMNS[0]} : ({plan.match})"))
     # (exact, tier) groups in rank order; tiers 1 and 2 are split only when reached
-    groups: dict[tuple[bool, int], list[int]] = {
-        (True, 0): [], (True, 1): [], (False, 0): [], (False, 1): []
-    }
+    groups: dict[tuple[bool, int], list[int]] = {(True, 0): [], (True, 1): [], (False, 0): [], (False, 1): []}
     for id_ in candidates:
         groups[(exact(id_), 0 if id_ in in_names else 1)].append(id_)
     in_summaries: set[int] | None = None
