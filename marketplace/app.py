@@ -28,6 +28,7 @@ from catalog.controllers.pages import CatalogPagesController
 from catalog.search import make_search_backend
 from catalog.services import CatalogService
 from marketplace import __version__, i18n
+from marketplace.db import engine
 from marketplace.errors import DomainError
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
@@ -140,11 +141,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = engine()
+        # One connection pool per process on PostgreSQL, owned by the running app.
+        owns_pool = db.engine_type == "postgres" and getattr(db, "pool", None) is None
+        if owns_pool:
+            await db.start_connection_pool()
         app.state.catalog = build_catalog_service(settings)
         try:
             yield
         finally:
             await app.state.catalog.search.close()
+            if owns_pool:
+                await db.close_connection_pool()
 
     def provide_catalog(state: State) -> CatalogService:
         return state.catalog

@@ -19,7 +19,8 @@ os.environ.setdefault("LUMBUNG_SECRET_KEY", "test-secret-key-that-is-long-enough
 os.environ["LUMBUNG_SEARCH"] = "embedded"
 os.environ["LUMBUNG_MAX_BUNDLE_BYTES"] = str(5 * 1024 * 1024)
 
-from litestar.testing import AsyncTestClient  # noqa: E402
+import httpx  # noqa: E402
+from asgi_lifespan import LifespanManager  # noqa: E402
 
 import marketplace  # noqa: E402,F401
 from catalog.bundles import pack_directory  # noqa: E402
@@ -53,15 +54,12 @@ async def database() -> AsyncIterator[None]:
     db = engine()
     if settings.is_postgres:
         try:
-            await db.start_connection_pool()
+            await db.run_ddl("DROP SCHEMA public CASCADE")
         except OSError as exc:  # pragma: no cover - depends on the machine
             need(False, f"PostgreSQL is unreachable at {settings.database_url}: {exc}")
-        await db.run_ddl("DROP SCHEMA public CASCADE")
         await db.run_ddl("CREATE SCHEMA public")
     await migrate()
     yield
-    if settings.is_postgres:
-        await db.close_connection_pool()
 
 
 @pytest.fixture
@@ -76,16 +74,25 @@ async def db(database: None) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def client(db: None) -> AsyncIterator[AsyncTestClient]:
+async def client(db: None) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in this event loop (so database connections are shared), with its lifespan."""
     from marketplace.app import create_app
 
-    async with AsyncTestClient(app=create_app(get_settings())) as test_client:
-        yield test_client
+    app = create_app(get_settings())
+    # The plain app, not manager.app: that wrapper shares one scope["state"] dict between
+    # requests, where the framework keeps per-request state.
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver.local", follow_redirects=True
+        ) as test_client:
+            test_client.app = app  # type: ignore[attr-defined]
+            yield test_client
 
 
 @pytest.fixture
-def catalog_service(client: AsyncTestClient) -> Any:
-    return client.app.state.catalog
+def catalog_service(client: httpx.AsyncClient) -> Any:
+    return client.app.state.catalog  # type: ignore[attr-defined]
 
 
 # -- people and tenants ----------------------------------------------------------------

@@ -7,10 +7,15 @@ Layout of the index file:
 * ``docs_fts``: an FTS5 table over the searchable fields. Text is normalised and
   tokenised in Python (:func:`tokenize`) before it is stored, so the FTS5
   tokenizer, the vocabulary below and query parsing all agree on what a term is.
-* ``vocab`` / ``vocab_grams``: every indexed term with its document count, and a
-  trigram index of those terms. A query word that is not an indexed term (or
-  is a rare one) is expanded to the terms within a small Damerau-Levenshtein
-  distance, found through shared trigrams and then verified.
+* ``vocab``: every indexed term with its document count. A query word that is
+  not an indexed term (or is a rare one) is expanded to the terms within a
+  small Damerau-Levenshtein distance. As in Meilisearch, a typo on the first
+  letter counts as two, so candidates are the terms that start with the same
+  letter and have a length within the budget: one range of the primary key,
+  cached in memory per generation and compared in C by rapidfuzz. (A trigram
+  index of the vocabulary was slower: with typo budget 2 the shared-trigram
+  bound is too weak to avoid scanning the posting lists of trigrams such as
+  "^pe" and "an$", which a large share of Indonesian words have.)
 * ``meta``: a generation token that every write changes.
 
 FTS5 finds the matching documents; filters, facet counts and sorting then run
@@ -34,11 +39,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from catalog.search import FACETS, SearchDocument, SearchQuery, SearchResult, fold, validate_query
 
-__all__ = ["EmbeddedSearch", "fuzzy_match", "tokenize", "typo_budget"]
+__all__ = ["EmbeddedSearch", "tokenize", "typo_budget"]
 
 SCHEMA_VERSION = 2
 
@@ -62,14 +68,15 @@ MAX_QUERY_WORDS = 10
 MAX_EXPANSIONS = 12
 # A query word found in at most this many documents is still typo-corrected.
 RARE_TERM_DOCS = 2
-# Shortest query word that is corrected, and the bounds of fuzzy-indexed terms.
+# Shortest and longest query words that are corrected.
 MIN_FUZZY_LENGTH = 4
-_MIN_GRAM_TERM = 3
-_MAX_GRAM_TERM = 40
+MAX_FUZZY_LENGTH = 40
 _PREFIX_MIN_LENGTH = 2
 # Keeps each "IN (...)" list well under SQLite's bound-parameter limit.
 _CHUNK = 500
 _TOP = "\U0010ffff"  # sorts after every other character, to bound prefix ranges
+# Replacement first letters tried for a first-letter typo (Latin script only).
+_FIRST_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -86,30 +93,9 @@ def tokenize(text: str) -> list[str]:
 
 def typo_budget(word: str) -> int:
     """How many edits a query word may be away from an indexed term."""
-    if len(word) < MIN_FUZZY_LENGTH or any(ch.isdigit() for ch in word):
+    if not MIN_FUZZY_LENGTH <= len(word) <= MAX_FUZZY_LENGTH or any(ch.isdigit() for ch in word):
         return 0
     return 1 if len(word) < 8 else 2
-
-
-def fuzzy_match(word: str, term: str, budget: int, *, prefix: bool = False) -> int | None:
-    """The Damerau-Levenshtein distance from ``word`` to ``term`` (or, with ``prefix``,
-    to the closest prefix of ``term``) if it is within ``budget``, else None."""
-    if not prefix:
-        distance = DamerauLevenshtein.distance(word, term, score_cutoff=budget)
-        return distance if distance <= budget else None
-    best: int | None = None
-    for length in range(max(1, len(word) - budget), min(len(term), len(word) + budget) + 1):
-        distance = DamerauLevenshtein.distance(word, term[:length], score_cutoff=budget)
-        if distance <= budget and (best is None or distance < best):
-            best = distance
-    return best
-
-
-def _grams(term: str, *, closed: bool = True) -> set[str]:
-    # "^" and "$" mark the word boundaries so that short words still have a few
-    # trigrams and a changed first or last letter costs only some of them.
-    padded = "^" + term + ("$" if closed else "")
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
 def _fts_phrase(term: str) -> str:
@@ -162,12 +148,6 @@ CREATE VIRTUAL TABLE docs_fts USING fts5 (
     prefix = '2 3'
 );
 CREATE TABLE vocab (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE vocab_grams (
-    gram TEXT NOT NULL,
-    len INTEGER NOT NULL,
-    term TEXT NOT NULL,
-    PRIMARY KEY (gram, len, term)
-) WITHOUT ROWID;
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -176,7 +156,7 @@ DROP TABLE IF EXISTS meta;
 DROP TABLE IF EXISTS docs;
 DROP TABLE IF EXISTS docs_fts;
 DROP TABLE IF EXISTS vocab;
-DROP TABLE IF EXISTS vocab_grams;
+DROP TABLE IF EXISTS vocab_grams;  -- in files of schema version 1
 """
 
 # ORDER BY clauses per sort; "browse" is "relevance" without text.
@@ -217,13 +197,6 @@ def _document_texts(doc: SearchDocument) -> tuple[tuple[str, ...], set[str]]:
     return tuple(" ".join(tokens) for tokens in tokenized), terms
 
 
-def _gram_rows(terms: Iterable[str]) -> Iterator[tuple[str, int, str]]:
-    for term in terms:
-        if _MIN_GRAM_TERM <= len(term) <= _MAX_GRAM_TERM and not any(ch.isdigit() for ch in term):
-            for gram in _grams(term):
-                yield gram, len(term), term
-
-
 # -- query planning --------------------------------------------------------------------
 
 
@@ -246,37 +219,7 @@ def _query_words(text: str) -> list[str]:
     return words[:MAX_QUERY_WORDS]
 
 
-def _corrections(conn: sqlite3.Connection, word: str, *, prefix: bool) -> list[str]:
-    """Indexed terms within the typo budget of ``word``, closest and most common first."""
-    budget = typo_budget(word)
-    if budget == 0:
-        return []
-    grams = sorted(_grams(word, closed=not prefix))
-    needed = max(1, len(grams) - 4 * budget)  # one edit breaks at most 4 trigrams
-    low = max(_MIN_GRAM_TERM, len(word) - budget)
-    high = _MAX_GRAM_TERM if prefix else len(word) + budget
-    rows = conn.execute(
-        f"""
-        SELECT c.term, v.docs FROM (
-            SELECT term FROM vocab_grams
-            WHERE gram IN ({_placeholders(len(grams))}) AND len BETWEEN ? AND ?
-            GROUP BY term HAVING count(*) >= ?
-        ) AS c JOIN vocab AS v ON v.term = c.term
-        """,
-        (*grams, low, high, needed),
-    ).fetchall()
-    scored: list[tuple[int, int, str]] = []
-    for term, docs in rows:
-        if term == word:
-            continue
-        distance = fuzzy_match(word, term, budget, prefix=prefix)
-        if distance is not None:
-            scored.append((distance, -docs, term))
-    scored.sort()
-    return [term for _, _, term in scored[:MAX_EXPANSIONS]]
-
-
-def _plan(conn: sqlite3.Connection, words: list[str]) -> _Plan | None:
+def _plan(conn: sqlite3.Connection, snapshot: _Snapshot, words: list[str]) -> _Plan | None:
     """Build the match expressions, or None when some word can match nothing."""
     known: dict[str, int] = dict(
         conn.execute(f"SELECT term, docs FROM vocab WHERE term IN ({_placeholders(len(words))})", words)
@@ -300,12 +243,12 @@ def _plan(conn: sqlite3.Connection, words: list[str]) -> _Plan | None:
         # A word that only a few documents contain is corrected as well: common
         # misspellings ("perijinan") also turn up in some descriptions.
         if known.get(word, 0) <= RARE_TERM_DOCS:
-            corrections = _corrections(conn, word, prefix=False)
-            if last and not alternatives:
+            corrections = [_fts_phrase(term) for term in snapshot.corrections(conn, word)]
+            if last and not alternatives and not corrections:
                 # A last word that completes nothing may be the misspelt start of
-                # a word ("perijin"), so it is compared with term prefixes too.
-                corrections += [t for t in _corrections(conn, word, prefix=True) if t not in corrections]
-            alternatives.extend(_fts_phrase(term) for term in corrections)
+                # a word ("perijin"): look for corrected prefixes.
+                corrections = [_fts_phrase(prefix) + "*" for prefix in snapshot.prefix_corrections(conn, word)]
+            alternatives.extend(corrections)
             fuzzy = fuzzy or bool(corrections)
         if not alternatives:
             return None
@@ -354,6 +297,9 @@ class _Snapshot:
         # only ever serve one or two of them.
         self._orders: dict[str, list[int]] = {}
         self._ranks: dict[str, dict[int, int]] = {}
+        # vocabulary by first letter, then by length: (terms, document counts)
+        self._vocabulary: dict[str, dict[int, tuple[list[str], list[int]]]] = {}
+        self._prefixes: dict[tuple[str, int], list[str]] = {}
 
     def order(self, conn: sqlite3.Connection, sort: str) -> list[int]:
         """Every document id in a sort order (``conn`` must see this generation)."""
@@ -366,6 +312,65 @@ class _Snapshot:
         if sort not in self._ranks:
             self._ranks[sort] = {id_: position for position, id_ in enumerate(self.order(conn, sort))}
         return self._ranks[sort]
+
+    def _terms_starting_with(self, conn: sqlite3.Connection, letter: str) -> dict[int, tuple[list[str], list[int]]]:
+        if letter not in self._vocabulary:
+            by_length: dict[int, tuple[list[str], list[int]]] = {}
+            for term, docs in conn.execute(
+                "SELECT term, docs FROM vocab WHERE term >= ? AND term < ?", (letter, letter + _TOP)
+            ):
+                terms, counts = by_length.setdefault(len(term), ([], []))
+                terms.append(term)
+                counts.append(docs)
+            self._vocabulary[letter] = by_length
+        return self._vocabulary[letter]
+
+    def corrections(self, conn: sqlite3.Connection, word: str) -> list[str]:
+        """Indexed terms within the typo budget of ``word``, closest and most common first."""
+        budget = typo_budget(word)
+        if budget == 0:
+            return []
+        found: dict[str, tuple[int, int]] = {}  # term -> (distance, documents)
+        by_length = self._terms_starting_with(conn, word[0])
+        for length in range(len(word) - budget, len(word) + budget + 1):
+            terms, counts = by_length.get(length, ((), ()))
+            for term, distance, index in process.extract(
+                word, terms, scorer=DamerauLevenshtein.distance, score_cutoff=budget, limit=None
+            ):
+                found[term] = (int(distance), counts[index])
+        if budget >= 2:
+            # A typo on the first letter costs two: then the rest must be exact.
+            variants = {word[1:], word[1] + word[0] + word[2:]}
+            variants.update(letter + word[1:] for letter in _FIRST_LETTERS)
+            variants.update(letter + word for letter in _FIRST_LETTERS)
+            variants.discard(word)
+            listed = sorted(variants)
+            for term, docs in conn.execute(
+                f"SELECT term, docs FROM vocab WHERE term IN ({_placeholders(len(listed))})", listed
+            ):
+                found.setdefault(term, (2, docs))
+        found.pop(word, None)
+        ranked = sorted(found.items(), key=lambda item: (item[1][0], -item[1][1], item[0]))
+        return [term for term, _ in ranked[:MAX_EXPANSIONS]]
+
+    def prefix_corrections(self, conn: sqlite3.Connection, word: str) -> list[str]:
+        """Beginnings of indexed terms within the typo budget of ``word``, closest first."""
+        budget = typo_budget(word)
+        if budget == 0:
+            return []
+        found: dict[str, int] = {}
+        for length in range(len(word) - budget, len(word) + budget + 1):
+            key = (word[0], length)
+            if key not in self._prefixes:
+                by_length = self._terms_starting_with(conn, word[0])
+                self._prefixes[key] = sorted(
+                    {term[:length] for size, (terms, _) in by_length.items() if size >= length for term in terms}
+                )
+            for prefix, distance, _ in process.extract(
+                word, self._prefixes[key], scorer=DamerauLevenshtein.distance, score_cutoff=budget, limit=None
+            ):
+                found[prefix] = min(int(distance), found.get(prefix, budget))
+        return sorted(found, key=lambda prefix: (found[prefix], prefix))[:MAX_EXPANSIONS]
 
     def allowed(self, filters: dict[str, str]) -> frozenset[int] | None:
         """Ids passing every filter, or None when nothing is filtered."""
@@ -589,7 +594,7 @@ class EmbeddedSearch:
 
     @staticmethod
     def _clear(conn: sqlite3.Connection) -> None:
-        for table in ("docs", "docs_fts", "vocab", "vocab_grams"):
+        for table in ("docs", "docs_fts", "vocab"):
             conn.execute(f"DELETE FROM {table}")
 
     @staticmethod
@@ -615,8 +620,6 @@ class EmbeddedSearch:
         conn.executemany("INSERT INTO vocab (term, docs) VALUES (?, ?)", ((t, delta[t]) for t in added))
         conn.executemany("UPDATE vocab SET docs = ? WHERE term = ?", updated)
         conn.executemany("DELETE FROM vocab WHERE term = ?", ((t,) for t in removed))
-        conn.executemany("INSERT INTO vocab_grams (gram, len, term) VALUES (?, ?, ?)", _gram_rows(added))
-        conn.executemany("DELETE FROM vocab_grams WHERE gram = ? AND len = ? AND term = ?", _gram_rows(removed))
 
     # search
 
@@ -631,7 +634,7 @@ class EmbeddedSearch:
             sort = "browse" if query.sort == "relevance" else query.sort
             page = snapshot.first(conn, sort, allowed, wanted)
         else:
-            plan = _plan(conn, words)
+            plan = _plan(conn, snapshot, words)
             if plan is None:
                 return SearchResult(slugs=[], total=0, facets={facet: {} for facet in FACETS})
             ids = _match_ids(conn, plan.match)

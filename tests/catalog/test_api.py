@@ -34,7 +34,8 @@ async def test_publish_review_and_browse(client, world, make_bundle):
     assert len(body["bundle_sha256"]) == 64
 
     # Not listed before review: invisible to others, visible to the publisher.
-    assert (await client.get("/api/v1/apps/e-perizinan", headers=bearer(viewer))).status_code == 404
+    hidden = await client.get("/api/v1/apps/e-perizinan", headers=bearer(viewer))
+    assert hidden.status_code == 404, hidden.text
     assert (await client.get("/api/v1/apps", headers=bearer(viewer))).json()["total"] == 0
     own = await client.get("/api/v1/apps/e-perizinan", headers=bearer(publisher))
     assert own.status_code == 200 and own.json()["versions"][0]["status"] == "submitted"
