@@ -34,6 +34,10 @@ from tenants.tables import Tenant
 log = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 100
+SUMMARY_COLUMNS = (
+    App.id, App.slug, App.name, App.name_en, App.summary, App.summary_en, App.category, App.license,
+    App.latest_version, App.development_status, App.updated_at,
+)
 
 
 def _utcnow() -> datetime:
@@ -311,10 +315,11 @@ class CatalogService:
         versions = await AppVersion.objects().output(load_json=True).where(AppVersion.app == app_id)
         current = latest(versions)
         if current is None:
+            await App.update({App.latest_version: ""}).where(App.id == app_id)
             return
-        manifest = load_manifest_document(current.manifest)
-        fields = self._app_fields(manifest)
+        fields = self._app_fields(load_manifest_document(current.manifest))
         fields.pop("slug")
+        fields["latest_version"] = current.version
         await App.update({getattr(App, k): v for k, v in fields.items()}).where(App.id == app_id)
 
     @staticmethod
@@ -373,22 +378,15 @@ class CatalogService:
         if not slugs:
             return {}
         apps = await App.select(
-            App.all_columns(),
+            *SUMMARY_COLUMNS,
             App.publisher.slug,
             App.publisher.name,
             App.publisher.province,
-        ).where(App.slug.is_in(list(slugs))).output(load_json=True)
-        ids = [a["id"] for a in apps]
-        versions = await AppVersion.objects().output(load_json=True).where(AppVersion.app.is_in(ids))
-        by_app: dict[int, list[AppVersion]] = {}
-        for v in versions:
-            by_app.setdefault(v.app, []).append(v)
-        adoptions = await self._adoption_counts(ids)
-        out = {}
-        for a in apps:
-            current = latest(by_app.get(a["id"], []))
-            out[a["slug"]] = self._summary(a, current.version if current else None, adoptions.get(a["id"], 0))
-        return out
+        ).where(App.slug.is_in(list(slugs)))
+        adoptions = await self._adoption_counts([a["id"] for a in apps])
+        return {
+            a["slug"]: self._summary(a, a["latest_version"] or None, adoptions.get(a["id"], 0)) for a in apps
+        }
 
     @staticmethod
     def _summary(a: dict[str, Any], latest_version: str | None, adoptions: int) -> schemas.AppSummary:

@@ -42,6 +42,8 @@ class App(Table):
     cost_estimate_idr = BigInt(default=0)
     aliases = JSONB(default=[])
     tags = JSONB(default=[])
+    # The highest approved, unyanked, final version; kept by the review service.
+    latest_version = Varchar(length=100, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
 

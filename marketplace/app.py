@@ -153,6 +153,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.catalog.search.close()
             if owns_pool:
                 await db.close_connection_pool()
+            elif hasattr(db, "close_idle_connections"):
+                await db.close_idle_connections()
 
     def provide_catalog(state: State) -> CatalogService:
         return state.catalog
@@ -160,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
-    template_engine = JinjaTemplateEngine.from_environment(build_environment(settings.templates_dir))
+    template_engine = JinjaTemplateEngine.from_environment(build_environment(settings.templates_dir, auto_reload=settings.debug))
     return Litestar(
         route_handlers=[
             CatalogApiController,

@@ -34,6 +34,8 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: 
         finally:
             if db.engine_type == "postgres":
                 await db.close_connection_pool()
+            elif hasattr(db, "close_idle_connections"):
+                await db.close_idle_connections()
 
     return asyncio.run(main())
 

@@ -14,12 +14,12 @@ def make_engine() -> Engine:
         from piccolo.engine.postgres import PostgresEngine
 
         return PostgresEngine(config={"dsn": settings.database_url})
-    from piccolo.engine.sqlite import SQLiteEngine
+    from marketplace.sqlite import PooledSQLiteEngine
 
     path = settings.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
     # A generous busy timeout: writers queue rather than fail with "database is locked".
-    return SQLiteEngine(path=str(path), timeout=30)
+    return PooledSQLiteEngine(path=str(path), timeout=30)
 
 
 DB = make_engine()

@@ -44,13 +44,14 @@ def localised(value_id: str, value_en: str) -> str:
     return value_en if i18n.current_locale.get() == "en" and value_en else value_id
 
 
-def build_environment(directory: Path) -> Environment:
+def build_environment(directory: Path, *, auto_reload: bool = False) -> Environment:
     env = Environment(
         loader=FileSystemLoader(directory),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=auto_reload,
     )
     env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(

@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from marketplace.errors import AuthenticationRequired, Conflict, NotFound, ValidationFailed
 from tenants.passwords import (
@@ -119,9 +120,17 @@ async def end_session(secret: str) -> None:
         await Session.delete().where(Session.token_hash == _digest(secret))
 
 
-async def principal_for_user(user_id: int, **extra) -> Principal | None:
-    user = await User.objects().where((User.id == user_id) & (User.is_active == True)).first()  # noqa: E712
-    if user is None:
+_USER_FIELDS = ("id", "username", "display_name", "is_curator", "is_platform_admin", "is_active")
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+async def principal_for_user(user_id: int, **extra: Any) -> Principal | None:
+    user = await User.select(*(getattr(User, f) for f in _USER_FIELDS)).where(User.id == user_id).first()
+    return await _principal(user, **extra)
+
+
+async def _principal(user: dict[str, Any] | None, **extra: Any) -> Principal | None:
+    if user is None or not user["is_active"]:
         return None
     rows = await Membership.select(
         Membership.tenant,
@@ -129,7 +138,7 @@ async def principal_for_user(user_id: int, **extra) -> Principal | None:
         Membership.tenant.slug,
         Membership.tenant.name,
         Membership.tenant.publishes,
-    ).where(Membership.user == user_id).order_by(Membership.tenant.name)
+    ).where(Membership.user == user["id"]).order_by(Membership.tenant.name)
     memberships = tuple(
         TenantRole(
             tenant_id=r["tenant"],
@@ -141,20 +150,25 @@ async def principal_for_user(user_id: int, **extra) -> Principal | None:
         for r in rows
     )
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name or user.username,
-        is_curator=bool(user.is_curator),
-        is_platform_admin=bool(user.is_platform_admin),
+        user_id=user["id"],
+        username=user["username"],
+        display_name=user["display_name"] or user["username"],
+        is_curator=bool(user["is_curator"]),
+        is_platform_admin=bool(user["is_platform_admin"]),
         memberships=memberships,
         **extra,
     )
 
 
+def _joined_user(table: Any) -> list[Any]:
+    """The user's columns through a foreign key, aliased to their plain names."""
+    return [getattr(table.user, f).as_alias(f) for f in _USER_FIELDS]
+
+
 async def principal_from_session(secret: str) -> Principal | None:
     if not secret or len(secret) > 200:
         return None
-    row = await Session.select(Session.user, Session.tenant, Session.expires_at).where(
+    row = await Session.select(Session.tenant, Session.expires_at, *_joined_user(Session)).where(
         Session.token_hash == _digest(secret)
     ).first()
     if row is None:
@@ -162,7 +176,7 @@ async def principal_from_session(secret: str) -> Principal | None:
     if _aware(row["expires_at"]) <= now():
         await Session.delete().where(Session.token_hash == _digest(secret))
         return None
-    return await principal_for_user(row["user"], active_tenant_id=row["tenant"], via="session")
+    return await _principal(row, active_tenant_id=row["tenant"], via="session")
 
 
 def _aware(value: datetime) -> datetime:
@@ -236,16 +250,22 @@ async def list_tokens(user_id: int) -> list[dict]:
 async def principal_from_token(secret: str) -> Principal | None:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = await ApiToken.objects().output(load_json=True).where(ApiToken.token_hash == _digest(secret)).first()
-    if token is None or token.revoked_at is not None:
+    token = await ApiToken.select(
+        ApiToken.id.as_alias("token_id"), ApiToken.tenant, ApiToken.scopes, ApiToken.expires_at, ApiToken.revoked_at,
+        ApiToken.last_used_at, *_joined_user(ApiToken),
+    ).where(ApiToken.token_hash == _digest(secret)).output(load_json=True).first()
+    if token is None or token["revoked_at"] is not None:
         return None
-    if token.expires_at is not None and _aware(token.expires_at) <= now():
+    moment = now()
+    if token["expires_at"] is not None and _aware(token["expires_at"]) <= moment:
         return None
-    await ApiToken.update({ApiToken.last_used_at: now()}).where(ApiToken.id == token.id)
-    return await principal_for_user(
-        token.user,
-        scopes=frozenset(token.scopes or []),
+    # Recorded to the minute: a write on every API call would cost more than the call.
+    if token["last_used_at"] is None or moment - _aware(token["last_used_at"]) >= LAST_USED_GRANULARITY:
+        await ApiToken.update({ApiToken.last_used_at: moment}).where(ApiToken.id == token["token_id"])
+    return await _principal(
+        token,
+        scopes=frozenset(token["scopes"] or []),
         via="token",
-        token_tenant_id=token.tenant,
-        active_tenant_id=token.tenant,
+        token_tenant_id=token["tenant"],
+        active_tenant_id=token["tenant"],
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar.params import QueryParameter
 
@@ -22,6 +23,16 @@ class CatalogParams:
     sort: str = "relevance"
     page: int = 1
     per_page: int = 20
+
+    def url(self, **changes: Any) -> str:
+        """The catalog page's address with some parameters changed (None removes one).
+        Changing anything but the page goes back to the first page."""
+        values = {**asdict(self), **changes}
+        if "page" not in changes:
+            values["page"] = 1
+        defaults = {"sort": "relevance", "page": 1, "per_page": 20}
+        pairs = [(k, v) for k, v in values.items() if v not in (None, "") and defaults.get(k) != v]
+        return "/?" + urlencode(pairs) if pairs else "/"
 
     def to_query(self) -> SearchQuery:
         errors = []

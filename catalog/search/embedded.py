@@ -13,15 +13,16 @@ Layout of the index file:
   letter counts as two, so candidates are the terms that start with the same
   letter and have a length within the budget: one range of the primary key,
   cached in memory per generation and compared in C by rapidfuzz. (A trigram
-  index of the vocabulary was slower: with typo budget 2 the shared-trigram
-  bound is too weak to avoid scanning the posting lists of trigrams such as
-  "^pe" and "an$", which a large share of Indonesian words have.)
+  index of the vocabulary is slower here: with a typo budget of 2 the
+  shared-trigram bound is too weak to skip the long posting lists of trigrams
+  such as "^pe" and "an$", which a large share of Indonesian words have.)
 * ``meta``: a generation token that every write changes.
 
 FTS5 finds the matching documents; filters, facet counts and sorting then run
-on an in-memory copy of the (small) filter and sort columns, reloaded whenever
-the generation token changes. Facets are counted with bitmasks: in SQL each
-facet would take a GROUP BY pass over all matches, slow for common words.
+on an in-memory copy of the (small) filter columns and sort orders, rebuilt
+whenever the generation token changes. Facets are counted with bitmasks: in
+SQL each facet would take a GROUP BY pass over all matches, slow for common
+words.
 
 sqlite3 is synchronous, so every call runs in a worker thread; one connection
 writes and another reads (WAL lets searches run while a reindex writes).

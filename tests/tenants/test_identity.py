@@ -112,3 +112,14 @@ async def test_tokens_page_creates_and_revokes(client, world):
     row = await ApiToken.select(ApiToken.id).first()
     await client.post(f"/account/tokens/{row['id']}/revoke", data={"_csrf_token": await csrf_token(client, "/account/tokens")})
     assert (await client.get("/api/v1/me", headers=bearer(secret))).status_code == 401
+
+
+async def test_last_use_is_recorded_on_the_right_token(client, world):
+    for n in range(3):  # token ids and user ids diverge
+        await identity.issue_token(world["sby_viewer"].id, f"other-{n}", ["catalog:read"])
+    issued = await identity.issue_token(world["publisher"].id, "ci", ["catalog:read"])
+    assert issued.id != world["publisher"].id
+    assert (await client.get("/api/v1/me", headers=bearer(issued.secret))).json()["username"] == "surabaya"
+    used = {r["id"]: r["last_used_at"] for r in await ApiToken.select(ApiToken.id, ApiToken.last_used_at)}
+    assert used[issued.id] is not None
+    assert [i for i, at in used.items() if at is not None] == [issued.id]
