@@ -164,7 +164,7 @@ def main() -> None:
             runs = {
                 "bare litestar JSON endpoint": (f"http://127.0.0.1:{bare_port}/apps", {}),
                 "catalog page /": (f"http://127.0.0.1:{app_port}/", cookie),
-                "catalog page /?q=perizinan": (f"http://127.0.0.1:{app_port}/?q=layanan+daring", cookie),
+                "catalog page /?q=layanan+daring": (f"http://127.0.0.1:{app_port}/?q=layanan+daring", cookie),
                 "API GET /api/v1/apps": (f"http://127.0.0.1:{app_port}/api/v1/apps", bearer),
                 "API GET /api/v1/apps?q=sistem": (f"http://127.0.0.1:{app_port}/api/v1/apps?q=sistem", bearer),
             }
