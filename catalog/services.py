@@ -565,12 +565,22 @@ class CatalogService:
             )
         return docs
 
-    async def reindex(self) -> int:
-        """Rebuild the whole search index from the database; returns the documents indexed."""
+    async def reindex(self, *, clear: bool = False) -> int:
+        """Bring the whole search index in line with the database; returns the apps indexed.
+
+        Listed apps are written over their old entries and unlisted ones removed, so searches
+        keep working during a reindex. `clear` empties the index first (for an index that
+        may hold apps the database no longer has).
+        """
         docs = await self._search_documents()
-        await self.search.clear()
+        if clear:
+            await self.search.clear()
         for start in range(0, len(docs), 1000):
             await self.search.upsert(docs[start : start + 1000])
+        listed = {d.slug for d in docs}
+        unlisted = [r["slug"] for r in await App.select(App.slug) if r["slug"] not in listed]
+        if unlisted:
+            await self.search.delete(unlisted)
         return len(docs)
 
     # -- shaping ----------------------------------------------------------------------

@@ -122,8 +122,9 @@ def seed_demo(examples: Path | None) -> None:
 
 
 @main.command()
+@click.option("--clear", is_flag=True, help="Empty the index first (searches see an empty catalog meanwhile).")
 @_domain_errors
-def reindex() -> None:
+def reindex(clear: bool) -> None:
     """Rebuild the search index from the database."""
 
     async def go() -> int:
@@ -132,7 +133,7 @@ def reindex() -> None:
 
         service = build_catalog_service(get_settings())
         try:
-            return await service.reindex()
+            return await service.reindex(clear=clear)
         finally:
             await service.search.close()
 

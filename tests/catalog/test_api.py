@@ -192,3 +192,20 @@ async def test_openapi_schema_is_served(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/apps" in paths and "/api/v1/apps/{slug}/versions" in paths
+
+
+async def test_reindex_restores_the_index_without_emptying_it_first(client, world, make_bundle, catalog_service):
+    from catalog.search import SearchQuery
+
+    publisher = await token_for(world["publisher"], "apps:publish")
+    curator = await token_for(world["curator"], "catalog:review")
+    assert (await submit(client, publisher, make_bundle())).status_code == 201
+    await client.post("/api/v1/apps/e-perizinan/versions/1.0.0/approve", headers=bearer(curator))
+    await catalog_service.search.delete(["e-perizinan"])  # the index lost the app
+    assert (await catalog_service.search.search(SearchQuery(text="perizinan"))).total == 0
+    assert await catalog_service.reindex() == 1
+    assert (await catalog_service.search.search(SearchQuery(text="perizinan"))).slugs == ["e-perizinan"]
+    # A yanked-only app leaves the index on reindex as well.
+    await client.post("/api/v1/apps/e-perizinan/versions/1.0.0/yank", headers=bearer(curator), json={"reason": "x"})
+    assert await catalog_service.reindex() == 0
+    assert (await catalog_service.search.search(SearchQuery(text="perizinan"))).total == 0
