@@ -28,12 +28,14 @@ from catalog.versions import InvalidVersion, is_listed, latest, parse_version, s
 from marketplace.db import is_unique_violation, transaction
 from marketplace.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from provisioning.tables import Installation
+from tenants import audit
 from tenants.principal import Principal
 from tenants.tables import Tenant
 
 log = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 100
+ACTION_EVENTS = {"approve": "approved", "reject": "rejected", "yank": "yanked", "unyank": "unyanked"}
 SUMMARY_COLUMNS = (
     App.id, App.slug, App.name, App.name_en, App.summary, App.summary_en, App.category, App.license,
     App.latest_version, App.development_status, App.updated_at,
@@ -133,6 +135,7 @@ class CatalogService:
         ):
             raise Conflict(f"version {manifest.version} of {manifest.slug} already exists")
 
+        new_app = app is None
         stored_before = await asyncio.to_thread(self.store.exists, info.sha256)
         await asyncio.to_thread(self.store.put, submission.bundle_path, info.sha256)
         try:
@@ -148,6 +151,13 @@ class CatalogService:
             if is_unique_violation(exc):
                 raise Conflict(f"version {manifest.version} of {manifest.slug} already exists") from None
             raise
+        where = {"actor": principal, "tenant_id": publisher_id, "subject_tenant_id": publisher_id}
+        if new_app:
+            await audit.record("app.submitted", object_type="app", object_id=manifest.slug, **where)
+        await audit.record(
+            "version.submitted", object_type="app_version", object_id=f"{manifest.slug}@{manifest.version}",
+            detail={"sha256": info.sha256, "size": info.size}, **where,
+        )
         return self._version_schema(row, manifest.slug)
 
     def _choose_publisher(self, principal: Principal, tenant_slug: str | None) -> int | str:
@@ -298,6 +308,15 @@ class CatalogService:
                 row.yanked, row.yank_reason, row.yanked_at = False, "", None
                 await row.save([AppVersion.yanked, AppVersion.yank_reason, AppVersion.yanked_at])
             await self._refresh_app_metadata(row.app)
+            publisher = await App.select(App.publisher).where(App.id == row.app).first()
+            await audit.record(
+                f"version.{ACTION_EVENTS[action]}",
+                actor=principal,
+                subject_tenant_id=publisher["publisher"],
+                object_type="app_version",
+                object_id=f"{slug}@{version}",
+                detail={"reason": reason} if reason else {},
+            )
         await self.sync_search([slug])
         return self._version_schema(row, slug)
 

@@ -33,7 +33,9 @@ from marketplace.errors import DomainError
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
 from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
-from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, healthz
+from tenants.pages import TenantPagesController
+from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, LoginLimiter, healthz
+from tenants.oidc_controller import OidcController
 
 log = logging.getLogger("lumbung")
 
@@ -162,6 +164,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
+    login_limiter = LoginLimiter(settings.login_rate)
+
     template_engine = JinjaTemplateEngine.from_environment(build_environment(settings.templates_dir, auto_reload=settings.debug))
     return Litestar(
         route_handlers=[
@@ -169,6 +173,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CatalogPagesController,
             AccountPagesController,
             IdentityApiController,
+            OidcController,
+            TenantPagesController,
             healthz,
             create_static_files_router(
                 path="/static", directories=[settings.static_dir], opt={"access": "public"}, include_in_schema=False
@@ -177,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "catalog": Provide(provide_catalog, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "login_limiter": Provide(lambda: login_limiter, sync_to_thread=False),
         },
         guards=[access_guard],
         middleware=[LocaleMiddleware(settings.default_locale), IdentityMiddleware()],

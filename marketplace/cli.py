@@ -121,6 +121,21 @@ def seed_demo(examples: Path | None) -> None:
     )
 
 
+@main.command("seed-tenants")
+@_domain_errors
+def seed_tenants() -> None:
+    """Register every province, regency and city (Kemendagri codes) and the ministry as tenants."""
+
+    async def go() -> int:
+        from marketplace.db import migrate as run_migrations
+        from tenants.services import seed_regions
+
+        await run_migrations()
+        return await seed_regions()
+
+    console.print(f"[green]{run(go)} tenants added[/green]")
+
+
 @main.command()
 @click.option("--clear", is_flag=True, help="Empty the index first (searches see an empty catalog meanwhile).")
 @_domain_errors
@@ -214,6 +229,30 @@ def create_user(
 
     run(go)
     console.print(f"[green]created user {username}[/green]")
+
+
+@main.command("link-sso")
+@click.argument("username")
+@click.option("--subject", required=True, help="The user's subject (sub claim) at the identity provider.")
+@click.option("--issuer", default=None, help="The provider (default LUMBUNG_OIDC_ISSUER).")
+@_domain_errors
+def link_sso(username: str, subject: str, issuer: str | None) -> None:
+    """Let an existing account sign in through single sign-on as the given provider user."""
+
+    async def go() -> None:
+        from marketplace.errors import NotFound, ValidationFailed
+        from tenants.oidc import OidcSettings
+        from tenants.tables import User
+
+        chosen = issuer or OidcSettings.from_env().issuer
+        if not chosen:
+            raise ValidationFailed("no issuer", errors=[{"field": "issuer", "message": "set --issuer or LUMBUNG_OIDC_ISSUER"}])
+        if not await User.exists().where(User.username == username):
+            raise NotFound(f"no user {username!r}")
+        await User.update({User.sso_issuer: chosen, User.sso_subject: subject}).where(User.username == username)
+
+    run(go)
+    console.print(f"[green]{username} signs in through {issuer or 'the configured provider'} as {subject}[/green]")
 
 
 @main.command("create-token")

@@ -23,21 +23,14 @@ from marketplace.app import build_catalog_service
 from marketplace.db import migrate
 from marketplace.settings import ROOT, get_settings
 from tenants import identity
-from tenants.services import register_tenant
+from tenants.services import MINISTRY, register_tenant, seed_regions
 from tenants.tables import Tenant, User
 
 EXAMPLES = ROOT / "examples"
 DEMO_PASSWORD = "lumbung-demo-2026"
 BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 
-KOMINFO = {
-    "slug": "kementerian-komunikasi-dan-digital",
-    "name": "Kementerian Komunikasi dan Digital",
-    "kind": "kementerian",
-    "province": "",
-    "region_code": None,
-    "contact_email": "spbe@komdigi.go.id",
-}
+KOMINFO = MINISTRY
 
 
 def find_busybox() -> Path | None:
@@ -50,6 +43,12 @@ def find_busybox() -> Path | None:
 
 
 async def ensure_tenant(data: dict[str, Any], *, publishes: bool) -> Tenant:
+    existing = await Tenant.objects().where(Tenant.slug == data["slug"]).first()
+    if existing is not None:
+        if publishes and not existing.publishes:
+            existing.publishes = True
+            await existing.save([Tenant.publishes])
+        return existing
     return await register_tenant(
         data["slug"],
         data["name"],
@@ -90,6 +89,7 @@ async def seed(examples: Path | None, console: Console) -> dict[str, int]:
     if busybox is None:
         console.print("[yellow]busybox not found: sample bundles will not run (apt-get install busybox-static)[/yellow]")
 
+    await seed_regions()
     publishers = yaml.safe_load((examples / "publishers.yaml").read_text(encoding="utf-8"))
     tenants = {p["slug"]: await ensure_tenant(p, publishes=True) for p in publishers}
     tenants[KOMINFO["slug"]] = await ensure_tenant(KOMINFO, publishes=False)
@@ -106,7 +106,11 @@ async def seed(examples: Path | None, console: Console) -> dict[str, int]:
     await identity.add_membership(curator, tenants[KOMINFO["slug"]], "viewer")
     viewer = await ensure_user("pengamat", "Pengamat Katalog")
     await identity.add_membership(viewer, tenants[KOMINFO["slug"]], "viewer")
-    users += 2
+    staff = await ensure_user("kominfo", "Staf Kominfo", is_ministry_staff=True)
+    await identity.add_membership(staff, tenants[KOMINFO["slug"]], "viewer")
+    admin = await ensure_user("admin", "Admin Platform", is_platform_admin=True)
+    await identity.add_membership(admin, tenants[KOMINFO["slug"]], "admin")
+    users += 4
 
     service = build_catalog_service(settings)
     curator_principal = await identity.principal_for_user(curator.id)
@@ -134,7 +138,7 @@ async def seed(examples: Path | None, console: Console) -> dict[str, int]:
     finally:
         await service.search.close()
     total = await AppVersion.count()
-    return {"tenants": len(tenants), "users": users, "versions_added": added, "versions_total": total}
+    return {"tenants": await Tenant.count(), "users": users, "versions_added": added, "versions_total": total}
 
 
 async def _version_exists(app_slug: str, version: str) -> bool:

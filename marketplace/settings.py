@@ -31,6 +31,17 @@ def _int(name: str, default: int) -> int:
     return value
 
 
+def _rate(name: str, default: str) -> str:
+    from limits import parse
+
+    raw = os.environ.get(name) or default
+    try:
+        parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a rate such as 20/minute, got {raw!r}") from exc
+    return raw
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -58,6 +69,7 @@ class Settings:
     default_locale: str
     session_ttl_seconds: int
     secure_cookies: bool
+    login_rate: str
     debug: bool
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "marketplace" / "static")
@@ -130,6 +142,7 @@ def load_settings() -> Settings:
         default_locale=locale,
         session_ttl_seconds=_int("LUMBUNG_SESSION_TTL", 12 * 3600),
         secure_cookies=_bool("LUMBUNG_SECURE_COOKIES", False),
+        login_rate=_rate("LUMBUNG_LOGIN_RATE", "20/minute"),
         debug=_bool("LUMBUNG_DEBUG", False),
     )
 

@@ -16,7 +16,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.errors import AuthenticationRequired, PermissionDenied
-from tenants import identity
+from tenants import audit, identity
 from tenants.principal import Principal
 
 SESSION_COOKIE = "lumbung_session"
@@ -61,7 +61,12 @@ class IdentityMiddleware(ASGIMiddleware):
                 principal = await identity.principal_from_session(cookie)
         scope["user"] = principal
         scope["auth"] = {"invalid_token": token_error}
-        await next_app(scope, receive, send)
+        client = scope.get("client")
+        address = audit.client_address.set(client[0] if client else "")
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            audit.client_address.reset(address)
 
 
 def _header(scope: Scope, name: bytes) -> str:

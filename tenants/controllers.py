@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -14,11 +17,23 @@ from litestar.response import Redirect, Template
 from marketplace.errors import AuthenticationRequired, ValidationFailed
 from marketplace.i18n import LOCALES
 from marketplace.settings import Settings
-from tenants import identity
+from tenants import audit, identity
 from tenants.auth import SESSION_COOKIE
 from tenants.principal import SCOPES, Principal
 
 LANG_COOKIE = "lang"
+
+
+class LoginLimiter:
+    """Sign-in attempts per client address, on top of the per-account lockout: slows
+    down password spraying across many accounts. Kept in the process's memory."""
+
+    def __init__(self, rate: str):
+        self.rate = parse(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def allow(self, address: str) -> bool:
+        return self.limiter.hit(self.rate, "login", address)
 
 
 def safe_next(target: str | None) -> str:
@@ -26,6 +41,19 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target[:500]
     return "/"
+
+
+def session_cookie(secret: str, settings: Settings) -> Cookie:
+    """The cookie of a new session, for every way of signing in (password, SSO)."""
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=secret,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
 
 
 class Me(msgspec.Struct):
@@ -49,39 +77,43 @@ class AccountPagesController(Controller):
         return Template("auth/login.html", context={"next": safe_next(next_), "error": None, "username": ""})
 
     @post("/login", opt={"access": "public"}, status_code=303)
-    async def login(self, request: Request, settings: NamedDependency[Settings]) -> Response:
+    async def login(
+        self, request: Request, settings: NamedDependency[Settings], login_limiter: NamedDependency[LoginLimiter]
+    ) -> Response:
         form = await request.form()
         username = form.get("username") if isinstance(form.get("username"), str) else ""
         password = form.get("password") if isinstance(form.get("password"), str) else ""
         target = safe_next(form.get("next") if isinstance(form.get("next"), str) else None)
+        client = request.client.host if request.client else ""
+        if not login_limiter.allow(client):
+            return Template(
+                "auth/login.html",
+                context={"next": target, "error": "rate_limited", "username": username[:80]},
+                status_code=429,
+                headers={"Retry-After": "60"},
+            )
         try:
             if len(username) > 80 or len(password) > 1024:
                 raise AuthenticationRequired("wrong username or password")
-            user = await identity.authenticate(username, password)
-        except AuthenticationRequired:
+            secret = await identity.sign_in(username, password, ttl_seconds=settings.session_ttl_seconds)
+        except AuthenticationRequired as exc:
             return Template(
                 "auth/login.html",
-                context={"next": target, "error": "wrong username or password", "username": username[:80]},
+                context={
+                    "next": target,
+                    "error": "locked" if isinstance(exc, identity.AccountLocked) else "wrong",
+                    "username": username[:80],
+                },
                 status_code=401,
             )
-        client = request.client.host if request.client else ""
-        secret = await identity.start_session(user, ttl_seconds=settings.session_ttl_seconds, ip_address=client)
         response = Redirect(target, status_code=303)
-        response.set_cookie(
-            Cookie(
-                key=SESSION_COOKIE,
-                value=secret,
-                max_age=settings.session_ttl_seconds,
-                httponly=True,
-                secure=settings.secure_cookies,
-                samesite="lax",
-                path="/",
-            )
-        )
+        response.set_cookie(session_cookie(secret, settings))
         return response
 
     @post("/logout", opt={"access": "public"}, status_code=303)
     async def logout(self, request: Request) -> Redirect:
+        if request.user is not None:
+            await audit.record("auth.sign_out", actor=request.user, object_type="user", object_id=request.user.username)
         await identity.end_session(request.cookies.get(SESSION_COOKIE, ""))
         response = Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")

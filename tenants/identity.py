@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from marketplace.errors import AuthenticationRequired, Conflict, NotFound, ValidationFailed
+from tenants import audit
 from tenants.passwords import (
     DUMMY_HASH,
     MAX_PASSWORD_LENGTH,
@@ -29,7 +30,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _digest(secret: str) -> str:
+def digest_secret(secret: str) -> str:
     # Tokens are 256-bit random values, so a plain SHA-256 is enough to store them safely.
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -51,6 +52,7 @@ async def create_user(
     email: str = "",
     is_curator: bool = False,
     is_platform_admin: bool = False,
+    is_ministry_staff: bool = False,
 ) -> User:
     """Create a local account; raise ValidationFailed or Conflict."""
     errors = []
@@ -69,6 +71,7 @@ async def create_user(
         email=email,
         is_curator=is_curator,
         is_platform_admin=is_platform_admin,
+        is_ministry_staff=is_ministry_staff,
     )
     await user.save()
     return user
@@ -87,40 +90,87 @@ async def add_membership(user: User, tenant: Tenant, role: str) -> None:
         await Membership(user=user.id, tenant=tenant.id, role=role).save()
 
 
+MAX_FAILED_SIGN_INS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
+class AccountLocked(AuthenticationRequired):
+    """Too many failed sign-ins in a row; the account waits out the lockout."""
+
+
 async def authenticate(username: str, password: str) -> User:
-    """Check a username and password; the same error whether the user exists or not."""
-    user = await User.objects().where(User.username == (username or "").strip().lower()).first()
+    """Check a username and password; the same error whether the user exists or not.
+
+    After MAX_FAILED_SIGN_INS wrong passwords in a row the account is locked for LOCKOUT,
+    and even the right password is refused until then. Each outcome is audited.
+    """
+    username = (username or "").strip().lower()[:80]
+    user = await User.objects().where(User.username == username).first()
     if user is None or not user.is_active:
         verify_password(DUMMY_HASH, password or "")
+        await audit.record("auth.sign_in_failed", actor_name=username, object_type="user", object_id=username)
         raise AuthenticationRequired("wrong username or password")
+    moment = now()
+    if user.locked_until is not None and _aware(user.locked_until) > moment:
+        await audit.record("auth.sign_in_failed", actor_id=user.id, actor_name=username, object_type="user",
+                           object_id=username, detail={"reason": "locked"}, tenant_id=await home_tenant(user.id))
+        raise AccountLocked("too many failed sign-ins: the account is locked for a while")
     if not verify_password(user.password_hash, password or ""):
+        failures = (user.failed_logins or 0) + 1
+        locked = failures >= MAX_FAILED_SIGN_INS
+        await User.update(
+            {User.failed_logins: 0 if locked else failures, User.locked_until: moment + LOCKOUT if locked else None}
+        ).where(User.id == user.id)
+        home = await home_tenant(user.id)
+        await audit.record("auth.sign_in_failed", actor_id=user.id, actor_name=username, object_type="user",
+                           object_id=username, detail={"failures": failures}, tenant_id=home)
+        if locked:
+            await audit.record("auth.locked_out", actor_id=user.id, actor_name=username, object_type="user",
+                               object_id=username, detail={"minutes": int(LOCKOUT.total_seconds() // 60)},
+                               tenant_id=home)
+            raise AccountLocked("too many failed sign-ins: the account is locked for a while")
         raise AuthenticationRequired("wrong username or password")
+    changes: dict[Any, Any] = {User.failed_logins: 0, User.locked_until: None}
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-        await user.save([User.password_hash])
+        changes[User.password_hash] = hash_password(password)
+    await User.update(changes).where(User.id == user.id)
     return user
+
+
+async def sign_in(username: str, password: str, *, ttl_seconds: int) -> str:
+    """Password sign-in: checks, starts a session, audits; returns the cookie value."""
+    user = await authenticate(username, password)
+    secret = await start_session(user, ttl_seconds=ttl_seconds, ip_address=audit.client_address.get())
+    await audit.record("auth.sign_in", actor_id=user.id, actor_name=user.username, object_type="user",
+                       object_id=user.username, tenant_id=await home_tenant(user.id))
+    return secret
 
 
 async def start_session(user: User, *, ttl_seconds: int, ip_address: str = "") -> str:
     """Create a server-side session and return the cookie value."""
     secret = secrets.token_urlsafe(32)
-    first = await Membership.select(Membership.tenant).where(Membership.user == user.id).first()
     await Session(
-        token_hash=_digest(secret),
+        token_hash=digest_secret(secret),
         user=user.id,
-        tenant=first["tenant"] if first else None,
+        tenant=await home_tenant(user.id),
         expires_at=now() + timedelta(seconds=ttl_seconds),
         ip_address=ip_address[:64],
     ).save()
     return secret
 
 
+async def home_tenant(user_id: int) -> int | None:
+    """The tenant a user acts for when signing in: their first membership."""
+    first = await Membership.select(Membership.tenant).where(Membership.user == user_id).order_by(Membership.id).first()
+    return first["tenant"] if first else None
+
+
 async def end_session(secret: str) -> None:
     if secret:
-        await Session.delete().where(Session.token_hash == _digest(secret))
+        await Session.delete().where(Session.token_hash == digest_secret(secret))
 
 
-_USER_FIELDS = ("id", "username", "display_name", "is_curator", "is_platform_admin", "is_active")
+_USER_FIELDS = ("id", "username", "display_name", "is_curator", "is_platform_admin", "is_ministry_staff", "is_active")
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
@@ -155,6 +205,7 @@ async def _principal(user: dict[str, Any] | None, **extra: Any) -> Principal | N
         display_name=user["display_name"] or user["username"],
         is_curator=bool(user["is_curator"]),
         is_platform_admin=bool(user["is_platform_admin"]),
+        is_ministry_staff=bool(user["is_ministry_staff"]),
         memberships=memberships,
         **extra,
     )
@@ -169,12 +220,12 @@ async def principal_from_session(secret: str) -> Principal | None:
     if not secret or len(secret) > 200:
         return None
     row = await Session.select(Session.tenant, Session.expires_at, *_joined_user(Session)).where(
-        Session.token_hash == _digest(secret)
+        Session.token_hash == digest_secret(secret)
     ).first()
     if row is None:
         return None
     if _aware(row["expires_at"]) <= now():
-        await Session.delete().where(Session.token_hash == _digest(secret))
+        await Session.delete().where(Session.token_hash == digest_secret(secret))
         return None
     return await _principal(row, active_tenant_id=row["tenant"], via="session")
 
@@ -215,13 +266,15 @@ async def issue_token(
     token = ApiToken(
         name=name,
         prefix=secret[: len(TOKEN_PREFIX) + 6],
-        token_hash=_digest(secret),
+        token_hash=digest_secret(secret),
         user=user_id,
         tenant=tenant_id,
         scopes=list(scopes),
         expires_at=expires_at,
     )
     await token.save()
+    await audit.record("token.created", actor_id=user_id, tenant_id=tenant_id, object_type="api_token",
+                       object_id=f"{token.id}:{name}", detail={"scopes": ",".join(scopes)})
     return IssuedToken(id=token.id, name=name, secret=secret, scopes=scopes, expires_at=expires_at)
 
 
@@ -232,6 +285,8 @@ async def revoke_token(user_id: int, token_id: int) -> None:
     if token.revoked_at is None:
         token.revoked_at = now()
         await token.save([ApiToken.revoked_at])
+        await audit.record("token.revoked", actor_id=user_id, tenant_id=token.tenant, object_type="api_token",
+                           object_id=f"{token.id}:{token.name}")
 
 
 async def list_tokens(user_id: int) -> list[dict]:
@@ -253,7 +308,7 @@ async def principal_from_token(secret: str) -> Principal | None:
     token = await ApiToken.select(
         ApiToken.id.as_alias("token_id"), ApiToken.tenant, ApiToken.scopes, ApiToken.expires_at, ApiToken.revoked_at,
         ApiToken.last_used_at, *_joined_user(ApiToken),
-    ).where(ApiToken.token_hash == _digest(secret)).output(load_json=True).first()
+    ).where(ApiToken.token_hash == digest_secret(secret)).output(load_json=True).first()
     if token is None or token["revoked_at"] is not None:
         return None
     moment = now()

@@ -27,6 +27,7 @@ class Principal:
     display_name: str
     is_curator: bool = False
     is_platform_admin: bool = False
+    is_ministry_staff: bool = False
     memberships: tuple[TenantRole, ...] = ()
     active_tenant_id: int | None = None
     # None for a browser session (every right the user has); a token's scopes otherwise.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSONB,
+    BigInt,
     Boolean,
+    Integer,
     ForeignKey,
     OnDelete,
     Text,
@@ -27,6 +29,9 @@ class Tenant(Table):
     province = Varchar(length=120, default="", index=True)
     contact_email = Varchar(length=254, default="")
     publishes = Boolean(default=False)
+    # Quotas, enforced by provisioning: 0 means no limit.
+    max_installations = Integer(default=20)
+    max_memory_bytes = BigInt(default=8 * 1024**3)
     created_at = Timestamptz()
 
 
@@ -38,6 +43,13 @@ class User(Table, tablename="lumbung_user"):
     is_active = Boolean(default=True)
     is_curator = Boolean(default=False)
     is_platform_admin = Boolean(default=False)
+    # Kominfo staff: adoption statistics across every tenant.
+    is_ministry_staff = Boolean(default=False)
+    # The single sign-on identity this account is bound to (issuer and subject), if any.
+    sso_issuer = Varchar(length=300, default="")
+    sso_subject = Varchar(length=255, default="")
+    failed_logins = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
 
 
@@ -74,3 +86,19 @@ class ApiToken(Table):
     expires_at = Timestamptz(null=True, default=None)
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class AuditEntry(Table):
+    """Who did what to what, when, from where, acting for which tenant. Never updated."""
+
+    created_at = Timestamptz(index=True)
+    actor = ForeignKey(User, on_delete=OnDelete.set_null, null=True, index=True)
+    actor_name = Varchar(length=80, default="")
+    # The tenant the actor acted for, and the tenant whose object it was (both see it).
+    tenant = ForeignKey(Tenant, on_delete=OnDelete.set_null, null=True, index=True)
+    subject_tenant = ForeignKey(Tenant, on_delete=OnDelete.set_null, null=True, index=True)
+    action = Varchar(length=60, index=True)
+    object_type = Varchar(length=40, default="")
+    object_id = Varchar(length=200, default="")
+    detail = JSONB(default={})
+    ip_address = Varchar(length=64, default="")

@@ -29,11 +29,11 @@ from marketplace.db import engine, migrate  # noqa: E402
 from marketplace.settings import get_settings  # noqa: E402
 from provisioning.tables import Installation  # noqa: E402
 from tenants import identity  # noqa: E402
-from tenants.tables import ApiToken, Membership, Session, Tenant, User  # noqa: E402
+from tenants.tables import ApiToken, AuditEntry, Membership, Session, Tenant, User  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct-horse-battery"
-ALL_TABLES = [Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
+ALL_TABLES = [AuditEntry, Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
 
 
 def need(condition: bool, reason: str) -> None:

@@ -1,0 +1,132 @@
+"""Web pages of the tenants domain: profiles, members, acting tenant, audit trail."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect, Template
+
+from marketplace.errors import DomainError, ValidationFailed
+from tenants import audit, members
+from tenants.auth import SESSION_COOKIE
+from tenants.controllers import safe_next
+from tenants.tables import MEMBER_ROLES
+
+
+def _text(form: Any, name: str, limit: int = 200) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _date(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed("bad date", errors=[{"field": field, "message": "a date such as 2026-11-23"}]) from None
+
+
+class TenantPagesController(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/tenants/{slug:str}", opt={"access": "user"})
+    async def profile(self, slug: FromPath[str]) -> Template:
+        return Template("tenants/profile.html", context=await members.profile(slug))
+
+    @get("/tenants/{slug:str}/members", opt={"access": "user"})
+    async def members_page(self, request: Request, slug: FromPath[str]) -> Template:
+        return await self._members(request, slug)
+
+    async def _members(
+        self, request: Request, slug: str, *, errors: list[dict[str, str]] | None = None, message: str = "", status: int = 200
+    ) -> Template:
+        tenant, people = await members.list_members(request.user, slug)
+        return Template(
+            "tenants/members.html",
+            context={"tenant": tenant, "members": people, "roles": MEMBER_ROLES, "errors": errors or [], "message": message},
+            status_code=status,
+        )
+
+    @post("/tenants/{slug:str}/members", opt={"access": "user"}, status_code=303)
+    async def add_member(self, request: Request, slug: FromPath[str]) -> Redirect | Template:
+        form = await request.form()
+        return await self._change(
+            request, slug, lambda: members.add_member(request.user, slug, _text(form, "username", 80), _text(form, "role", 20))
+        )
+
+    @post("/tenants/{slug:str}/members/{username:str}/role", opt={"access": "user"}, status_code=303)
+    async def change_role(self, request: Request, slug: FromPath[str], username: FromPath[str]) -> Redirect | Template:
+        form = await request.form()
+        return await self._change(
+            request, slug, lambda: members.change_role(request.user, slug, username, _text(form, "role", 20))
+        )
+
+    @post("/tenants/{slug:str}/members/{username:str}/remove", opt={"access": "user"}, status_code=303)
+    async def remove_member(self, request: Request, slug: FromPath[str], username: FromPath[str]) -> Redirect | Template:
+        return await self._change(request, slug, lambda: members.remove_member(request.user, slug, username))
+
+    async def _change(self, request: Request, slug: str, action: Any) -> Redirect | Template:
+        try:
+            await action()
+        except (ValidationFailed,) as exc:
+            return await self._members(request, slug, errors=exc.errors, message=exc.message, status=422)
+        except DomainError as exc:
+            if exc.status_code in (404, 403):
+                raise
+            return await self._members(request, slug, message=exc.message, status=exc.status_code)
+        return Redirect(f"/tenants/{slug}/members", status_code=303)
+
+    @post("/session/tenant", opt={"access": "user"}, status_code=303)
+    async def switch_tenant(self, request: Request) -> Redirect:
+        form = await request.form()
+        await members.switch_tenant(request.user, request.cookies.get(SESSION_COOKIE, ""), _text(form, "tenant", 80))
+        return Redirect(safe_next(_text(form, "next", 500)), status_code=303)
+
+    @get("/audit", opt={"access": "user"})
+    async def audit_trail(
+        self,
+        request: Request,
+        actor: Annotated[str, QueryParameter(name="actor", max_length=80)] = "",
+        action: Annotated[str, QueryParameter(name="action", max_length=60)] = "",
+        since: Annotated[str | None, QueryParameter(name="since", max_length=10)] = None,
+        until: Annotated[str | None, QueryParameter(name="until", max_length=10)] = None,
+        tenant: Annotated[str, QueryParameter(name="tenant", max_length=80)] = "",
+        page: Annotated[int, QueryParameter(name="page", ge=1, le=10_000)] = 1,
+    ) -> Template:
+        flt = audit.AuditFilter(actor=actor, action=action, since=_date(since, "since"), until=_date(until, "until"), tenant=tenant)
+        entries = await audit.search(request.user, flt, page=page)
+        return Template(
+            "tenants/audit.html",
+            context={
+                "entries": entries,
+                "filter": flt,
+                "actions": audit.ACTIONS,
+                "page": page,
+                "page_size": audit.PAGE_SIZE,
+                "everything": audit.sees_everything(request.user),
+                "query": str(request.url.query or ""),
+            },
+        )
+
+    @get("/audit.csv", opt={"access": "user"})
+    async def audit_csv(
+        self,
+        request: Request,
+        actor: Annotated[str, QueryParameter(name="actor", max_length=80)] = "",
+        action: Annotated[str, QueryParameter(name="action", max_length=60)] = "",
+        since: Annotated[str | None, QueryParameter(name="since", max_length=10)] = None,
+        until: Annotated[str | None, QueryParameter(name="until", max_length=10)] = None,
+        tenant: Annotated[str, QueryParameter(name="tenant", max_length=80)] = "",
+    ) -> Response:
+        flt = audit.AuditFilter(actor=actor, action=action, since=_date(since, "since"), until=_date(until, "until"), tenant=tenant)
+        body = await audit.export_csv(request.user, flt)
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="lumbung-audit.csv"'},
+        )
