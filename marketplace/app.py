@@ -34,7 +34,7 @@ from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
 from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
 from tenants.pages import TenantPagesController
-from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, LoginLimiter, healthz
+from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, LoginLimiter, api_health, healthz
 from tenants.oidc_controller import OidcController
 
 log = logging.getLogger("lumbung")
@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OidcController,
             TenantPagesController,
             healthz,
+            api_health,
             create_static_files_router(
                 path="/static", directories=[settings.static_dir], opt={"access": "public"}, include_in_schema=False
             ),

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from marketplace.settings import SettingsError
+from tenants.principal import SCOPES
 
 console = Console(stderr=True)
 
@@ -263,7 +264,7 @@ def link_sso(username: str, subject: str, issuer: str | None) -> None:
     "scopes",
     multiple=True,
     required=True,
-    type=click.Choice(["catalog:read", "apps:publish", "catalog:review"]),
+    type=click.Choice(sorted(SCOPES)),
 )
 @click.option("--tenant", "tenant_slug", default=None, help="Limit the token to one of the user's tenants.")
 @click.option("--days", default=90, show_default=True, type=click.IntRange(1, 730))
@@ -289,6 +290,33 @@ def create_token(username: str, name: str, scopes: tuple[str, ...], tenant_slug:
         return issued.secret
 
     click.echo(run(go))
+
+
+@main.command("revoke-token")
+@click.argument("username")
+@click.argument("prefix")
+@_domain_errors
+def revoke_token(username: str, prefix: str) -> None:
+    """Revoke a user's API token, named by the start of its value (e.g. lmb_AbC123)."""
+
+    async def go() -> int:
+        from marketplace.errors import NotFound
+        from tenants.identity import revoke_token as revoke
+        from tenants.tables import ApiToken, User
+
+        user = await User.select(User.id).where(User.username == username).first()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        rows = await ApiToken.select(ApiToken.id).where(
+            (ApiToken.user == user["id"]) & (ApiToken.prefix == prefix[:16]) & ApiToken.revoked_at.is_null()
+        )
+        if len(rows) != 1:
+            raise NotFound(f"{username} has no single active token starting with {prefix!r}")
+        await revoke(user["id"], rows[0]["id"])
+        return rows[0]["id"]
+
+    run(go)
+    console.print(f"[green]revoked {prefix}[/green]")
 
 
 @main.command()

@@ -190,3 +190,8 @@ class IdentityApiController(Controller):
 @get("/healthz", opt={"access": "public"}, include_in_schema=False, sync_to_thread=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@get("/api/v1/health", opt={"access": "public"}, tags=["health"], summary="Liveness, for load balancers", sync_to_thread=False)
+def api_health() -> dict[str, str]:
+    return {"status": "ok"}

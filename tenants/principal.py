@@ -8,6 +8,8 @@ SCOPES = {
     "catalog:read": "Browse and search the catalog",
     "apps:publish": "Submit apps and versions for the publisher's tenant",
     "catalog:review": "Review, approve, reject and yank versions (curators)",
+    "installations:write": "Adopt and operate apps for the tenant",
+    "stats:read": "Read adoption statistics",
 }
 
 

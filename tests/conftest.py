@@ -32,6 +32,14 @@ from tenants import identity  # noqa: E402
 from tenants.tables import ApiToken, AuditEntry, Membership, Session, Tenant, User  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# argon2id stays argon2id in tests, at a cost that lets hundreds of accounts be made per
+# run; the production parameters are the library's defaults (tenants/passwords.py).
+import argon2  # noqa: E402
+
+import tenants.passwords  # noqa: E402
+
+tenants.passwords._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct-horse-battery"
 ALL_TABLES = [AuditEntry, Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
 

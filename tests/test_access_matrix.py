@@ -53,6 +53,7 @@ def api(expect: dict[str, Any]) -> dict[str, Any]:
 # (method, route path as the app declares it) -> (path to call, body, expected outcome per actor)
 MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]] = {
     ("GET", "/healthz"): ("/healthz", None, EVERYONE),
+    ("GET", "/api/v1/health"): ("/api/v1/health", None, {**EVERYONE, "revoked_token": 401, "expired_token": 401}),
     ("GET", "/login"): ("/login", None, EVERYONE),
     ("POST", "/login"): ("/login", {"username": "nobody", "password": "wrong-password"}, {a: 401 for a in ACTORS}),
     ("POST", "/logout"): ("/logout", {}, {a: "login" for a in ACTORS}),  # back to the sign-in page

@@ -65,3 +65,19 @@ def test_cli_input_errors_are_clear(server: dict[str, str], tmp_path: Path) -> N
     assert result.returncode == 1 and "region_code" in result.stderr
     result = cli(server, "publish", str(tmp_path), "--token", "lmb_x")
     assert result.returncode != 0 and "no lumbung.yaml" in result.stderr
+
+
+def test_token_lifecycle_through_the_cli(server: dict[str, str]) -> None:
+    cli(server, "create-tenant", "kabupaten-paser", "--name", "Pemerintah Kabupaten Paser", "--kind", "kabupaten")
+    assert cli(server, "create-user", "paser", "--password", "rahasia-sekali-123", "--tenant", "kabupaten-paser").returncode == 0
+    issued = cli(server, "create-token", "paser", "--name", "laptop", "--scope", "catalog:read", "--days", "7")
+    token = issued.stdout.strip()
+    me = httpx.get(f"{server['url']}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["username"] == "paser"
+    revoked = cli(server, "revoke-token", "paser", token[:10])
+    assert revoked.returncode == 0, revoked.stderr
+    again = httpx.get(f"{server['url']}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 401
+    assert cli(server, "revoke-token", "paser", token[:10]).returncode == 1  # nothing left to revoke
+    bad_scope = cli(server, "create-token", "paser", "--name", "x", "--scope", "everything")
+    assert bad_scope.returncode == 2 and "everything" in bad_scope.stderr
