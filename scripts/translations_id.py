@@ -193,6 +193,10 @@ ID: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "a tenant keeps at least one admin: make someone else admin first":
         "instansi harus memiliki setidaknya satu admin: jadikan anggota lain admin lebih dulu",
     "only tenant admins read the audit trail": "hanya admin instansi yang dapat membaca jejak audit",
+    "Limit to one tenant (for automation such as a CI pipeline)": "Batasi ke satu instansi (untuk otomasi seperti pipeline CI)",
+    "No limit: every tenant I belong to": "Tanpa batas: semua instansi saya",
+    "Adopt and operate apps for the tenant": "Mengadopsi dan mengoperasikan aplikasi untuk instansi",
+    "Read adoption statistics": "Membaca statistik adopsi",
     "Or sign in with a Lumbung username and password:": "Atau masuk dengan username dan kata sandi Lumbung:",
     "The sign-in expired or was not started from this site. Please try again.":
         "Proses masuk kedaluwarsa atau tidak dimulai dari situs ini. Silakan coba lagi.",

@@ -143,13 +143,17 @@ class AccountPagesController(Controller):
         name = form.get("name") if isinstance(form.get("name"), str) else ""
         scopes = [s for s in form.getall("scopes", []) if isinstance(s, str)] if hasattr(form, "getall") else []
         days_raw = form.get("expires_in_days") if isinstance(form.get("expires_in_days"), str) else "90"
+        tenant_slug = form.get("tenant") if isinstance(form.get("tenant"), str) else ""
         issued, errors = None, []
         try:
             days = int(days_raw)
         except ValueError:
             days = 0
         try:
-            issued = await identity.issue_token(principal.user_id, name, scopes, expires_in_days=days)
+            issued = await identity.issue_token(
+                principal.user_id, name, scopes, expires_in_days=days,
+                tenant_id=identity.token_tenant(principal, tenant_slug),
+            )
         except ValidationFailed as exc:
             errors = exc.errors
         return Template(

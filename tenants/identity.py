@@ -189,6 +189,9 @@ async def _principal(user: dict[str, Any] | None, **extra: Any) -> Principal | N
         Membership.tenant.name,
         Membership.tenant.publishes,
     ).where(Membership.user == user["id"]).order_by(Membership.tenant.name)
+    if extra.get("token_tenant_id") is not None:
+        # A token limited to one tenant carries only that membership.
+        rows = [r for r in rows if r["tenant"] == extra["token_tenant_id"]]
     memberships = tuple(
         TenantRole(
             tenant_id=r["tenant"],
@@ -278,6 +281,17 @@ async def issue_token(
     return IssuedToken(id=token.id, name=name, secret=secret, scopes=scopes, expires_at=expires_at)
 
 
+def token_tenant(principal: Principal, tenant_slug: str) -> int | None:
+    """A token may be limited to one of its owner's tenants (automation such as a publisher's CI);
+    an empty choice keeps every right of the owner."""
+    if not tenant_slug:
+        return None
+    for membership in principal.memberships:
+        if membership.slug == tenant_slug:
+            return membership.tenant_id
+    raise ValidationFailed("not your tenant", errors=[{"field": "tenant", "message": "choose one of your tenants"}])
+
+
 async def revoke_token(user_id: int, token_id: int) -> None:
     token = await ApiToken.objects().output(load_json=True).where((ApiToken.id == token_id) & (ApiToken.user == user_id)).first()
     if token is None:
@@ -292,6 +306,7 @@ async def revoke_token(user_id: int, token_id: int) -> None:
 async def list_tokens(user_id: int) -> list[dict]:
     return await ApiToken.select(
         ApiToken.id,
+        ApiToken.tenant.name,
         ApiToken.name,
         ApiToken.prefix,
         ApiToken.scopes,

@@ -123,3 +123,40 @@ async def test_last_use_is_recorded_on_the_right_token(client, world):
     used = {r["id"]: r["last_used_at"] for r in await ApiToken.select(ApiToken.id, ApiToken.last_used_at)}
     assert used[issued.id] is not None
     assert [i for i, at in used.items() if at is not None] == [issued.id]
+
+
+async def test_a_token_limited_to_one_tenant_acts_only_there(client, world, make_bundle):
+    both = await make_user("dua-kota", world["surabaya"], "admin")
+    await identity.add_membership(both, world["bandung"], "admin")
+    await login(client, "dua-kota")
+    token = await csrf_token(client, "/account/tokens")
+    created = await client.post(
+        "/account/tokens",
+        data={"name": "ci-bandung", "scopes": ["apps:publish", "catalog:read"], "tenant": "kota-bandung",
+              "expires_in_days": "30", "_csrf_token": token},
+    )
+    assert created.status_code == 201
+    secret = created.text.split('id="new-token">')[1].split("<")[0]
+    me = (await client.get("/api/v1/me", headers=bearer(secret))).json()
+    assert {t["slug"] for t in me["tenants"]} == {"kota-bandung"}
+    with make_bundle().open("rb") as fh:
+        data = fh.read()
+    response = await client.post(
+        "/api/v1/apps/e-perizinan/versions",
+        headers=bearer(secret),
+        data={"version": "1.0.0", "tenant": "kota-surabaya"},
+        files={"bundle": ("b.tar.gz", data, "application/gzip")},
+    )
+    assert response.status_code == 422  # Surabaya is outside the token's tenant
+    response = await client.post(
+        "/api/v1/apps/e-perizinan/versions",
+        headers=bearer(secret),
+        data={"version": "1.0.0"},
+        files={"bundle": ("b.tar.gz", data, "application/gzip")},
+    )
+    assert response.status_code == 201  # the token's only publishing tenant is chosen
+    foreign = await client.post(
+        "/account/tokens",
+        data={"name": "x", "scopes": ["catalog:read"], "tenant": "kabupaten-paser", "_csrf_token": token},
+    )
+    assert foreign.status_code == 422
