@@ -193,6 +193,11 @@ ID: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "a tenant keeps at least one admin: make someone else admin first":
         "instansi harus memiliki setidaknya satu admin: jadikan anggota lain admin lebih dulu",
     "only tenant admins read the audit trail": "hanya admin instansi yang dapat membaca jejak audit",
+    "Quota": "Kuota",
+    "up to %(n)d installations": "hingga %(n)d instalasi",
+    "no limit on installations": "tanpa batas instalasi",
+    "%(memory)s of memory in all": "memori %(memory)s seluruhnya",
+    "no limit on memory": "tanpa batas memori",
     "Limit to one tenant (for automation such as a CI pipeline)": "Batasi ke satu instansi (untuk otomasi seperti pipeline CI)",
     "No limit: every tenant I belong to": "Tanpa batas: semua instansi saya",
     "Adopt and operate apps for the tenant": "Mengadopsi dan mengoperasikan aplikasi untuk instansi",

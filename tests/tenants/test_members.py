@@ -178,3 +178,13 @@ async def test_seeding_every_region_is_idempotent(db):
     surabaya = await Tenant.select().where(Tenant.region_code == "35.78").first()
     assert surabaya["slug"] == "kota-surabaya" and surabaya["name"] == "Pemerintah Kota Surabaya"
     assert surabaya["province"] == "Jawa Timur" and surabaya["kind"] == "kota"
+
+
+async def test_quotas_are_shown_to_the_tenants_admins(client, world):
+    await Tenant.update({Tenant.max_installations: 5, Tenant.max_memory_bytes: 2 * 1024**3}).where(Tenant.slug == "kota-surabaya")
+    await login(client, "surabaya")
+    page = await client.get("/tenants/kota-surabaya")
+    assert "hingga 5 instalasi" in page.text and "2 GiB" in page.text
+    await client.post("/logout", data={"_csrf_token": await csrf_token(client, "/")})
+    await login(client, "op-surabaya")
+    assert 'id="quota"' not in (await client.get("/tenants/kota-surabaya")).text
