@@ -31,6 +31,8 @@ from provisioning.tables import Installation  # noqa: E402
 from tenants import identity  # noqa: E402
 from tenants.tables import ApiToken, AuditEntry, Membership, Session, Tenant, User  # noqa: E402
 
+pytest_plugins = ["tests.live"]  # the live-server fixture for CLI and browser tests
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # argon2id stays argon2id in tests, at a cost that lets hundreds of accounts be made per

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import manifest_doc
-from tests.live import cli, server  # noqa: F401  (fixture)
+from tests.live import cli
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import secrets
 import shutil
 import time
 import uuid
-from collections import Counter
+
 from pathlib import Path
 from typing import Any
 

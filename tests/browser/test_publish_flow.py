@@ -3,51 +3,19 @@ officer finds it by searching with a typo: in headless Chromium against a live s
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from catalog.bundles import pack_directory
-from tests.conftest import manifest_doc, need
-from tests.live import cli, server  # noqa: F401  (fixture)
+from tests.browser.conftest import PASSWORD, sign_in
+from tests.conftest import manifest_doc
+from tests.live import cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-PASSWORD = "kata-sandi-uji-123"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need(Path(CHROMIUM).exists() or bool(shutil.which("chromium")), "Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield instance
-        instance.close()
-
-
-def sign_in(page, url: str, username: str) -> None:
-    page.goto(f"{url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Kata sandi").fill(PASSWORD)
-    page.get_by_role("button", name="Masuk").click()
-    page.wait_for_url(f"{url}/")
-
-
-def test_publish_approve_and_find_with_a_typo(server, browser, tmp_path: Path) -> None:  # noqa: F811
+def test_publish_approve_and_find_with_a_typo(server, browser, tmp_path: Path) -> None:
     url = server["url"]
     assert cli(server, "create-tenant", "kota-surabaya", "--name", "Pemerintah Kota Surabaya", "--kind", "kota",
                "--province", "Jawa Timur", "--publishes").returncode == 0

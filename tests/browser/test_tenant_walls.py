@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_publish_flow import PASSWORD, browser, sign_in  # noqa: F401  (fixture)
-from tests.live import cli, server  # noqa: F401  (fixture)
+from tests.browser.conftest import PASSWORD, sign_in
+from tests.live import cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_paser_admin_adds_an_operator_who_cannot_see_oki(server, browser) -> None:  # noqa: F811
+def test_paser_admin_adds_an_operator_who_cannot_see_oki(server, browser) -> None:
     url = server["url"]
     for slug, name in (("kabupaten-paser", "Pemerintah Kabupaten Paser"), ("kabupaten-ogan-komering-ilir", "Pemerintah Kabupaten Ogan Komering Ilir")):
         assert cli(server, "create-tenant", slug, "--name", name, "--kind", "kabupaten").returncode == 0
