@@ -21,7 +21,7 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the sync API holds an event loop while open
 def browser():
     need(Path(CHROMIUM).exists() or bool(shutil.which("chromium")), "Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
