@@ -272,4 +272,6 @@ def test_a_sample_builds_and_serves_its_health_check_under_the_hardening(tmp_pat
         if container is not None:
             container.remove(force=True)
         if image is not None:
-            client.images.remove(image.id, force=True)
+            # By tag: the same build context gives the same image id, which other tests
+            # may hold under their own tags at the same time.
+            client.images.remove(tag, noprune=False)
