@@ -351,6 +351,20 @@ async def test_two_tenants_run_the_same_app_isolated_from_each_other(
 # --------------------------------------------------------------------------- 3. hardening
 
 
+async def test_the_apps_data_volume_is_writable_and_separate_per_tenant(
+    client: Any, tenants: dict[str, Any]
+) -> None:
+    (_, run_a), (_, run_b) = tenants[TENANT_A], tenants[TENANT_B]
+    a = client.containers.get(run_a.container_id)
+    b = client.containers.get(run_b.container_id)
+    wrote = a.exec_run(["/bin/busybox", "sh", "-c", "echo milik-a > /data/probe && cat /data/probe"])
+    assert wrote.exit_code == 0 and wrote.output.decode().strip() == "milik-a"
+    seen = b.exec_run(["/bin/busybox", "cat", "/data/probe"])
+    assert seen.exit_code != 0, "tenant B sees tenant A's data"
+    root = a.exec_run(["/bin/busybox", "sh", "-c", "echo x > /www/probe"])
+    assert root.exit_code != 0, "the root filesystem is read-only"
+
+
 async def test_the_container_carries_every_hardening_default(
     engine: DockerEngine, manifest: Manifest, tenants: dict[str, Any]
 ) -> None:
