@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,11 @@ from catalog.services import CatalogService
 from marketplace import __version__, i18n
 from marketplace.db import engine
 from marketplace.errors import DomainError
+from provisioning.config import ConfigCipher
+from provisioning.controllers import ProvisioningApiController
+from provisioning.engine import DockerEngine
+from provisioning.jobs import JobRunner
+from provisioning.services import ProvisioningService
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
 from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
@@ -149,9 +155,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if owns_pool:
             await db.start_connection_pool()
         app.state.catalog = build_catalog_service(settings)
+        cipher = ConfigCipher(settings.secret_key)
+        app.state.provisioning = ProvisioningService(cipher)
+        docker_engine = DockerEngine()
+        stop_jobs = asyncio.Event()
+        worker = None
+        if settings.run_jobs:
+            runner = JobRunner(docker_engine, app.state.catalog.store, cipher)
+            worker = asyncio.create_task(runner.work(stop_jobs), name="lumbung-jobs")
         try:
             yield
         finally:
+            stop_jobs.set()
+            if worker is not None:
+                await worker
+            await docker_engine.close()
             await app.state.catalog.search.close()
             if owns_pool:
                 await db.close_connection_pool()
@@ -160,6 +178,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     def provide_catalog(state: State) -> CatalogService:
         return state.catalog
+
+    def provide_provisioning(state: State) -> ProvisioningService:
+        return state.provisioning
 
     def provide_settings() -> Settings:
         return settings
@@ -171,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             CatalogApiController,
             CatalogPagesController,
+            ProvisioningApiController,
             AccountPagesController,
             IdentityApiController,
             OidcController,
@@ -183,6 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "catalog": Provide(provide_catalog, sync_to_thread=False),
+            "provisioning": Provide(provide_provisioning, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "login_limiter": Provide(lambda: login_limiter, sync_to_thread=False),
         },

@@ -70,6 +70,7 @@ class Settings:
     session_ttl_seconds: int
     secure_cookies: bool
     login_rate: str
+    run_jobs: bool
     debug: bool
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "marketplace" / "static")
@@ -143,6 +144,7 @@ def load_settings() -> Settings:
         session_ttl_seconds=_int("LUMBUNG_SESSION_TTL", 12 * 3600),
         secure_cookies=_bool("LUMBUNG_SECURE_COOKIES", False),
         login_rate=_rate("LUMBUNG_LOGIN_RATE", "20/minute"),
+        run_jobs=_bool("LUMBUNG_RUN_JOBS", True),
         debug=_bool("LUMBUNG_DEBUG", False),
     )
 

@@ -36,6 +36,7 @@ ACTIONS = (
     "version.yanked",
     "version.unyanked",
     "session.tenant_switched",
+    "installation.adopted",
 )
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000

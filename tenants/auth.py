@@ -28,6 +28,7 @@ ACCESS_RULES: dict[str, str | None] = {
     "user": "catalog:read",
     "publisher": "apps:publish",
     "curator": "catalog:review",
+    "installer": "installations:write",
 }
 
 

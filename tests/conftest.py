@@ -18,6 +18,8 @@ os.environ["LUMBUNG_DATA_DIR"] = str(_TMP / "data")
 os.environ.setdefault("LUMBUNG_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
 os.environ["LUMBUNG_SEARCH"] = "embedded"
 os.environ["LUMBUNG_MAX_BUNDLE_BYTES"] = str(5 * 1024 * 1024)
+# Provisioning jobs stay queued unless a test asks for a worker (the `jobs_client` fixture).
+os.environ["LUMBUNG_RUN_JOBS"] = "false"
 
 import httpx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
@@ -27,7 +29,7 @@ from catalog.bundles import pack_directory  # noqa: E402
 from catalog.tables import App, AppVersion  # noqa: E402
 from marketplace.db import engine, migrate  # noqa: E402
 from marketplace.settings import get_settings  # noqa: E402
-from provisioning.tables import Installation  # noqa: E402
+from provisioning.tables import AdoptionEvent, Installation, ProvisionJob  # noqa: E402
 from tenants import identity  # noqa: E402
 from tenants.tables import ApiToken, AuditEntry, Membership, Session, Tenant, User  # noqa: E402
 
@@ -43,7 +45,7 @@ import tenants.passwords  # noqa: E402
 
 tenants.passwords._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct-horse-battery"
-ALL_TABLES = [AuditEntry, Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
+ALL_TABLES = [AuditEntry, AdoptionEvent, ProvisionJob, Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
 
 
 def need(condition: bool, reason: str) -> None:
@@ -86,9 +88,23 @@ async def db(database: None) -> AsyncIterator[None]:
 @pytest.fixture
 async def client(db: None) -> AsyncIterator[httpx.AsyncClient]:
     """The app in this event loop (so database connections are shared), with its lifespan."""
+    async for test_client in _app_client(get_settings()):
+        yield test_client
+
+
+@pytest.fixture
+async def jobs_client(db: None) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `client`, with the provisioning worker running jobs on the real engine."""
+    import dataclasses
+
+    async for test_client in _app_client(dataclasses.replace(get_settings(), run_jobs=True)):
+        yield test_client
+
+
+async def _app_client(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     from marketplace.app import create_app
 
-    app = create_app(get_settings())
+    app = create_app(settings)
     # The plain app, not manager.app: that wrapper shares one scope["state"] dict between
     # requests, where the framework keeps per-request state.
     async with LifespanManager(app):

@@ -22,15 +22,18 @@ from litestar.handlers.http_handlers import HTTPRouteHandler
 from catalog.services import Submission
 from marketplace.app import create_app
 from marketplace.settings import get_settings
+from provisioning.config import ConfigCipher
+from provisioning.services import ProvisioningService
 from tenants import identity
 from tenants.auth import access_rule
 from tenants.passwords import hash_password
+from tenants.principal import SCOPES
 from tenants.tables import ApiToken, Membership, Tenant, User
 from tests.conftest import manifest_doc
 
 ACTORS = ("anonymous", "viewer", "operator", "admin", "other_admin", "curator", "platform_admin")
 API_ONLY_ACTORS = ("revoked_token", "expired_token", "read_only_token")
-ALL_SCOPES = ["catalog:read", "apps:publish", "catalog:review"]
+ALL_SCOPES = sorted(SCOPES)
 _HASH = hash_password("matrix-password-123")
 
 EVERYONE = {a: "ok" for a in ACTORS}
@@ -114,6 +117,18 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ("POST", "/api/v1/apps/{slug:str}/versions/{version:str}/yank"): (
         "/api/v1/apps/e-perizinan/versions/1.0.0/yank", {"reason": "bug"}, api(CURATORS),
     ),
+    ("POST", "/api/v1/tenants/{tenant:str}/installations"): (
+        "/api/v1/tenants/kota-surabaya/installations", {"app": "e-perizinan", "version": "1.0.0", "config": {}},
+        api({"anonymous": 401, "viewer": 403, "operator": "ok", "admin": "ok", "other_admin": 404, "curator": 404,
+             "platform_admin": 404}),
+    ),
+    ("GET", "/api/v1/tenants/{tenant:str}/installations"): (
+        "/api/v1/tenants/kota-surabaya/installations", None,
+        api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
+    ),
+    ("GET", "/api/v1/jobs/{job_id:int}"): (
+        "/api/v1/jobs/{job}", None, api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
+    ),
     ("POST", "/api/v1/apps/{slug:str}/versions/{version:str}/unyank"): (
         "/api/v1/apps/e-perizinan/versions/0.9.0/unyank", None, api(CURATORS),
     ),
@@ -188,7 +203,10 @@ async def _world(catalog: Any, make_bundle: Any) -> dict[str, Any]:
     draft = make_bundle(manifest_doc(slug="draft-app", version="0.1.0"))
     await catalog.submit_version(admin, Submission(version="0.1.0", changelog="", bundle_path=draft, app_slug="draft-app"))
     admin_token = await identity.issue_token(users["admin"].id, "mine", ["catalog:read"])
-    return {"users": users, "admin_token": admin_token.id}
+    adoption = await ProvisioningService(ConfigCipher("matrix-secret-key-0123456789abcdef")).adopt(
+        admin, "kota-surabaya", "e-perizinan", "1.0.0", {}
+    )
+    return {"users": users, "admin_token": admin_token.id, "job": adoption.job_id}
 
 
 async def _credentials(actor: str, world: dict[str, Any], api: bool) -> dict[str, str]:
@@ -233,7 +251,7 @@ def _cases() -> list[Any]:
 async def test_route_answers_each_caller_as_declared(client, catalog_service, make_bundle, method, route, actor):
     path, body, expect = MATRIX[(method, route)]
     world = await _world(catalog_service, make_bundle)
-    path = path.replace("{admin_token}", str(world["admin_token"]))
+    path = path.replace("{admin_token}", str(world["admin_token"])).replace("{job}", str(world["job"]))
     is_api = route.startswith("/api/")
     headers = await _credentials(actor, world, is_api)
     if "session" in headers:
@@ -241,7 +259,7 @@ async def test_route_answers_each_caller_as_declared(client, catalog_service, ma
     if actor == "read_only_token":
         # Surabaya's admin's token with catalog:read only: reads as the admin would, and is
         # refused wherever a route needs the apps:publish or catalog:review scope.
-        expected: Any = 403 if ROUTE_RULES[(method, route)] in ("publisher", "curator") else expect["admin"]
+        expected: Any = 403 if ROUTE_RULES[(method, route)] in ("publisher", "curator", "installer") else expect["admin"]
     else:
         expected = expect[actor]
 

@@ -1,0 +1,77 @@
+"""The provisioning API: adopt an app for a tenant, follow its job, list installations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from provisioning.services import ProvisioningService
+
+
+class AdoptBody(msgspec.Struct, forbid_unknown_fields=True):
+    app: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    config: dict[str, str] = {}
+    update_policy: str = "pinned"
+
+
+class AdoptionOut(msgspec.Struct):
+    installation_id: int
+    job_id: int
+    job_url: str
+
+
+class JobStep(msgspec.Struct):
+    key: str
+    label: str
+    state: str
+    detail: str
+
+
+class JobOut(msgspec.Struct):
+    id: int
+    kind: str
+    state: str
+    progress: int
+    steps: list[JobStep]
+    error: str
+    log: str
+    tenant: str
+    app: str
+    url: str
+
+
+class ProvisioningApiController(Controller):
+    path = "/api/v1"
+    tags = ["provisioning"]
+
+    @post("/tenants/{tenant:str}/installations", opt={"access": "installer"}, status_code=202,
+          summary="Adopt an approved version for a tenant; returns the provisioning job")
+    async def adopt(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], tenant: FromPath[str], data: JSONBody[AdoptBody]
+    ) -> AdoptionOut:
+        adoption = await provisioning.adopt(
+            request.user, tenant, data.app, data.version, data.config, update_policy=data.update_policy
+        )
+        return AdoptionOut(adoption.installation_id, adoption.job_id, f"/api/v1/jobs/{adoption.job_id}")
+
+    @get("/tenants/{tenant:str}/installations", opt={"access": "user"}, summary="The tenant's installations")
+    async def installations(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], tenant: FromPath[str]
+    ) -> list[dict[str, Any]]:
+        return await provisioning.installations(request.user, tenant)
+
+    @get("/jobs/{job_id:int}", opt={"access": "user"}, summary="A provisioning job: steps, progress, log")
+    async def job(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], job_id: FromPath[int]
+    ) -> JobOut:
+        job = await provisioning.job(request.user, job_id)
+        return JobOut(
+            id=job["id"], kind=job["kind"], state=job["state"], progress=job["progress"],
+            steps=[JobStep(**s) for s in job["steps"]], error=job["error"], log=job["log"],
+            tenant=job["tenant_slug"], app=job["app_slug"], url=job["url"] if job["state"] == "succeeded" else "",
+        )

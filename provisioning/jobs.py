@@ -1,0 +1,213 @@
+"""Provisioning jobs: persisted steps, claimed by workers, resumable after a crash.
+
+Every step calls the engine's idempotent operations, so a job that is run again after a
+restart (or by another worker) finishes the work instead of doing it twice: the
+installation still ends with exactly one container. On PostgreSQL several marketplace
+processes share the queue; a job is claimed with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from catalog.bundles import BundleStore
+from catalog.services import load_manifest_document
+from marketplace.db import engine as db_engine
+from provisioning.config import ConfigCipher, environment
+from provisioning.engine import ProvisioningEngine, container_spec
+from provisioning.errors import ProvisioningError
+from provisioning.tables import AdoptionEvent, Installation, ProvisionJob
+
+log = logging.getLogger("lumbung.jobs")
+
+PROVISION_STEPS = (
+    ("resources", "Check the tenant's quota and the app's needs"),
+    ("image", "Build or load the image"),
+    ("network", "Create the tenant network and the data volumes"),
+    ("container", "Create and start the hardened container"),
+    ("health", "Wait for the health check"),
+    ("publish", "Publish the address"),
+)
+STALE_AFTER = timedelta(seconds=60)
+HEARTBEAT_EVERY = 10.0
+
+
+def new_steps(steps: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"key": key, "label": label, "state": "pending", "detail": ""} for key, label in steps]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobRunner:
+    """Claims queued jobs and carries them out against a provisioning engine."""
+
+    def __init__(self, engine: ProvisioningEngine, store: BundleStore, cipher: ConfigCipher, *, name: str | None = None):
+        self.engine = engine
+        self.store = store
+        self.cipher = cipher
+        self.name = name or worker_name()
+
+    async def claim_next(self) -> int | None:
+        db = db_engine()
+        lock = " FOR UPDATE SKIP LOCKED" if db.engine_type == "postgres" else ""
+        rows = await ProvisionJob.raw(
+            "UPDATE provision_job SET state = 'running', claimed_by = {}, heartbeat_at = {}, attempts = attempts + 1 "
+            f"WHERE id = (SELECT id FROM provision_job WHERE state = 'queued' ORDER BY id LIMIT 1{lock}) "
+            "RETURNING id",
+            self.name,
+            _now(),
+        )
+        return rows[0]["id"] if rows else None
+
+    async def requeue_stale(self) -> int:
+        """Jobs whose worker stopped beating (killed, crashed) go back to the queue."""
+        cutoff = _now() - STALE_AFTER
+        stale = await ProvisionJob.select(ProvisionJob.id).where(
+            (ProvisionJob.state == "running") & (ProvisionJob.heartbeat_at < cutoff)
+        )
+        for row in stale:
+            await ProvisionJob.update({ProvisionJob.state: "queued", ProvisionJob.claimed_by: ""}).where(
+                (ProvisionJob.id == row["id"]) & (ProvisionJob.state == "running")
+            )
+        return len(stale)
+
+    async def work(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
+        """Run jobs until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.requeue_stale()
+                job_id = await self.claim_next()
+            except Exception:  # noqa: BLE001  (a database hiccup must not end the worker)
+                log.exception("claiming a job failed")
+                job_id = None
+            if job_id is None:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                except TimeoutError:
+                    pass
+                continue
+            await self.run(job_id)
+
+    async def run(self, job_id: int) -> None:
+        """Carry out a claimed job from its first unfinished step."""
+        job = await ProvisionJob.objects().where(ProvisionJob.id == job_id).output(load_json=True).first()
+        if job is None or job.state != "running":
+            return
+        context = await self._context(job)
+        beat = asyncio.create_task(self._heartbeat(job_id))
+        try:
+            for index, step in enumerate(job.steps):
+                if step["state"] == "done":
+                    continue
+                step["state"] = "running"
+                await self._save(job, index)
+                detail = await self._step(step["key"], context)
+                step["state"], step["detail"] = "done", detail or ""
+                await self._save(job, index + 1)
+            await self._finish(job, context)
+        except Exception as exc:  # noqa: BLE001  (every failure is recorded on the job)
+            await self._fail(job, context, exc)
+        finally:
+            beat.cancel()
+
+    async def _context(self, job: ProvisionJob) -> dict[str, Any]:
+        row = await Installation.select(
+            Installation.all_columns(),
+            Installation.tenant.slug.as_alias("tenant_slug"),
+            Installation.app.slug.as_alias("app_slug"),
+            Installation.version.version.as_alias("version_string"),
+            Installation.version.manifest.as_alias("manifest"),
+            Installation.version.bundle_sha256.as_alias("bundle_sha256"),
+        ).where(Installation.id == job.installation).output(load_json=True).first()
+        return {"installation": row, "manifest": load_manifest_document(row["manifest"])}
+
+    async def _step(self, key: str, ctx: dict[str, Any]) -> str:
+        inst, manifest = ctx["installation"], ctx["manifest"]
+        if key == "resources":
+            return f"{manifest.resources.memory // (1024 * 1024)} MiB, {manifest.resources.cpu} CPU"
+        if key == "image":
+            path: Path = self.store.path_for(inst["bundle_sha256"])
+            image = await self.engine.ensure_image(inst["app_slug"], inst["version_string"], path, None)
+            ctx["image"] = image
+            await Installation.update({Installation.image_id: image}).where(Installation.id == inst["id"])
+            return image[:19]
+        if key == "network":
+            await self.engine.ensure_network(inst["tenant_slug"])
+            for volume in manifest.volumes:
+                await self.engine.ensure_volume(inst["id"], inst["tenant_slug"], volume.path)
+            return ""
+        if key == "container":
+            image = ctx.get("image") or inst["image_id"]
+            env = environment(inst["config"] or {}, self.cipher)
+            running = await self.engine.run(container_spec(inst["id"], inst["tenant_slug"], manifest, image, env))
+            ctx["running"] = running
+            await Installation.update(
+                {Installation.container_id: running.container_id, Installation.url: running.url}
+            ).where(Installation.id == inst["id"])
+            return running.container_id[:12]
+        if key == "health":
+            check = manifest.container.health_check
+            await self.engine.wait_healthy(inst["id"], check.path, timeout=check.timeout_seconds, interval=check.interval_seconds)
+            return check.path
+        if key == "publish":
+            url = (await Installation.select(Installation.url).where(Installation.id == inst["id"]).first())["url"]
+            await Installation.update({Installation.observed_state: "running"}).where(Installation.id == inst["id"])
+            return url
+        raise ValueError(f"unknown step {key}")
+
+    async def _save(self, job: ProvisionJob, done: int) -> None:
+        job.progress = int(100 * done / max(len(job.steps), 1))
+        await ProvisionJob.update(
+            {ProvisionJob.steps: job.steps, ProvisionJob.progress: job.progress, ProvisionJob.heartbeat_at: _now()}
+        ).where(ProvisionJob.id == job.id)
+
+    async def _heartbeat(self, job_id: int) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            await ProvisionJob.update({ProvisionJob.heartbeat_at: _now()}).where(ProvisionJob.id == job_id)
+
+    async def _finish(self, job: ProvisionJob, ctx: dict[str, Any]) -> None:
+        inst = ctx["installation"]
+        await ProvisionJob.update(
+            {ProvisionJob.state: "succeeded", ProvisionJob.progress: 100, ProvisionJob.finished_at: _now()}
+        ).where(ProvisionJob.id == job.id)
+        if job.kind == "provision":
+            await AdoptionEvent(
+                kind="adopted", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
+                to_version=inst["version_string"], created_at=_now(),
+            ).save()
+
+    async def _fail(self, job: ProvisionJob, ctx: dict[str, Any], exc: Exception) -> None:
+        message = exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
+        tail = getattr(exc, "log_tail", "") or ""
+        for step in job.steps:
+            if step["state"] == "running":
+                step["state"], step["detail"] = "failed", message[:500]
+        log.warning("job %s failed: %s", job.id, message)
+        inst = ctx["installation"]
+        # Nothing is left half-created: the container and this installation's volumes go.
+        for cleanup in (self.engine.remove_container, self.engine.remove_volumes):
+            try:
+                await cleanup(inst["id"])
+            except Exception:  # noqa: BLE001  (best effort; the reconciler finds leftovers)
+                log.exception("cleaning up installation %s failed", inst["id"])
+        await Installation.update(
+            {Installation.observed_state: "failed", Installation.desired_state: "removed",
+             Installation.last_error: message[:2000], Installation.removed_at: _now()}
+        ).where(Installation.id == inst["id"])
+        await ProvisionJob.update(
+            {ProvisionJob.state: "failed", ProvisionJob.steps: job.steps, ProvisionJob.error: message[:2000],
+             ProvisionJob.log: (job.log + tail)[-20_000:], ProvisionJob.finished_at: _now()}
+        ).where(ProvisionJob.id == job.id)
