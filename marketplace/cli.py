@@ -370,6 +370,63 @@ def publish(
     _report(response, manifest.slug, manifest.version)
 
 
+@main.command()
+@click.argument("app")
+@click.option("--tenant", "tenant_slug", required=True, help="The adopting tenant, e.g. kabupaten-paser.")
+@click.option("--version", "version", required=True, help="An approved version, e.g. 1.2.0.")
+@click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE", help="A configuration value (repeatable).")
+@click.option("--policy", type=click.Choice(["pinned", "auto-patch", "auto-minor"]), default="pinned", show_default=True)
+@click.option("--url", envvar="LUMBUNG_URL", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--token", envvar="LUMBUNG_TOKEN", required=True, help="An API token with installations:write.")
+@click.option("--timeout", default=600, show_default=True, help="Seconds to wait for the app to become healthy.")
+def adopt(app: str, tenant_slug: str, version: str, settings_: tuple[str, ...], policy: str, url: str, token: str, timeout: int) -> None:
+    """Adopt APP for a tenant and follow the provisioning job to the end."""
+    import time
+
+    config = {}
+    for item in settings_:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--set takes KEY=VALUE, got {item!r}")
+        config[key] = value
+    headers = {"Authorization": f"Bearer {token}"}
+    base = url.rstrip("/")
+    try:
+        response = httpx.post(
+            f"{base}/api/v1/tenants/{tenant_slug}/installations",
+            headers=headers,
+            json={"app": app, "version": version, "config": config, "update_policy": policy},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {base}: {exc}") from None
+    if response.status_code != 202:
+        _report(response, app, version)
+    job_url = base + response.json()["job_url"]
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), console=console) as progress:
+        task = progress.add_task("queued", total=100)
+        while True:
+            try:
+                job = httpx.get(job_url, headers=headers, timeout=30).json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise CliError(f"cannot follow the job: {exc}") from None
+            current = next((s for s in job["steps"] if s["state"] in ("running", "failed")), None)
+            progress.update(task, completed=job["progress"], description=current["label"] if current else job["state"])
+            if job["state"] in ("succeeded", "failed"):
+                break
+            if time.monotonic() > deadline:
+                raise CliError(f"the job is still {job['state']} after {timeout} s; follow it at {job_url}")
+            time.sleep(0.5)
+    for step in job["steps"]:
+        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(step["state"], "·")
+        console.print(f" {mark} {step['label']}" + (f"  [dim]{step['detail']}[/dim]" if step["detail"] else ""))
+    if job["state"] == "failed":
+        raise CliError(f"provisioning failed: {job['error']}")
+    console.print(f"[green]{app} {version} runs for {tenant_slug}[/green] at {job['url']}")
+    click.echo(job["url"])
+
+
 def _upload(
     endpoint: str,
     token: str,
@@ -424,7 +481,7 @@ def _report(response: httpx.Response, slug: str, version: str) -> None:
         click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     details = "".join(f"\n  {e.get('field')}: {e.get('message')}" for e in body.get("errors", []))
-    raise CliError(f"the marketplace refused the upload ({response.status_code}): {body.get('message', '')}{details}")
+    raise CliError(f"the marketplace refused ({response.status_code}): {body.get('message', '')}{details}")
 
 
 if __name__ == "__main__":

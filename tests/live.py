@@ -35,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "LUMBUNG_SEARCH_INDEX": str(data / "search.sqlite"),
     }
     env.pop("LUMBUNG_MAX_BUNDLE_BYTES", None)
+    env.pop("LUMBUNG_RUN_JOBS", None)  # the live server runs provisioning jobs
     log = (data / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "marketplace.cli", "serve"],

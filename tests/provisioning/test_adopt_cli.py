@@ -1,0 +1,72 @@
+"""`marketplace publish` and `marketplace adopt` against a live server and the real engine."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from provisioning.engine import LABEL_MANAGED, LABEL_TENANT
+from tests.conftest import need
+from tests.live import cli
+from tests.provisioning.test_docker_engine import docker_available, docker_client
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "apps" / "aduan-warga" / "1.2.0"
+TENANT = f"kabupaten-paser-cli{uuid.uuid4().hex[:6]}"
+PASSWORD = "rahasia-sekali-123"
+
+
+@pytest.fixture
+def engine_objects():
+    need(docker_available, "no Docker engine answers")
+    yield
+    managed = {"label": [f"{LABEL_MANAGED}=true"]}
+    for c in docker_client.containers.list(all=True, filters=managed):
+        if c.labels.get(LABEL_TENANT) == TENANT:
+            c.remove(force=True, v=True)
+    for n in docker_client.networks.list(filters=managed):
+        if (n.attrs.get("Labels") or {}).get(LABEL_TENANT) == TENANT:
+            n.remove()
+    for v in docker_client.volumes.list(filters=managed):
+        if (v.attrs.get("Labels") or {}).get(LABEL_TENANT) == TENANT:
+            v.remove(force=True)
+
+
+def test_publish_then_adopt_from_the_command_line(server, engine_objects) -> None:
+    url = server["url"]
+    for args in (
+        ("create-tenant", "kota-bandung", "--name", "Pemerintah Kota Bandung", "--kind", "kota", "--publishes"),
+        ("create-tenant", TENANT, "--name", "Pemerintah Kabupaten Paser", "--kind", "kabupaten"),
+        ("create-tenant", "kominfo", "--name", "Kementerian Komunikasi dan Digital", "--kind", "kementerian"),
+        ("create-user", "bandung", "--password", PASSWORD, "--tenant", "kota-bandung", "--role", "admin"),
+        ("create-user", "op-paser", "--password", PASSWORD, "--tenant", TENANT, "--role", "operator"),
+        ("create-user", "kurator", "--password", PASSWORD, "--tenant", "kominfo", "--curator"),
+    ):
+        result = cli(server, *args)
+        assert result.returncode == 0, result.stderr
+
+    def token(user: str, *scopes: str) -> str:
+        args = [a for s in scopes for a in ("--scope", s)]
+        return cli(server, "create-token", user, "--name", "cli", *args).stdout.strip()
+
+    published = cli(server, "publish", str(EXAMPLE), "--url", url, "--token", token("bandung", "apps:publish"),
+                    "--busybox", "/bin/busybox")
+    assert published.returncode == 0, published.stderr
+    approved = httpx.post(f"{url}/api/v1/apps/aduan-warga/versions/1.2.0/approve",
+                          headers={"Authorization": f"Bearer {token('kurator', 'catalog:review')}"})
+    assert approved.status_code == 200
+
+    operator = token("op-paser", "installations:write", "catalog:read")
+    refused = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.2.0", "--url", url, "--token", operator)
+    assert refused.returncode == 1 and "config.NAMA_PEMDA" in refused.stderr
+
+    adopted = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.2.0", "--url", url,
+                  "--token", operator, "--set", "NAMA_PEMDA=Pemerintah Kabupaten Paser", "--set", "TZ=Asia/Makassar")
+    assert adopted.returncode == 0, adopted.stderr
+    assert "Wait for the health check" in adopted.stderr and "100%" in adopted.stderr
+    app_url = adopted.stdout.strip().splitlines()[-1]
+    assert httpx.get(app_url + "healthz", timeout=5).text.strip() == "ok"
