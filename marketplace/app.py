@@ -34,6 +34,7 @@ from marketplace.errors import DomainError
 from provisioning.config import ConfigCipher
 from provisioning.controllers import ProvisioningApiController
 from provisioning.engine import DockerEngine
+from provisioning.pages import ProvisioningPagesController
 from provisioning.jobs import JobRunner
 from provisioning.services import ProvisioningService
 from marketplace.settings import Settings, get_settings
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CatalogApiController,
             CatalogPagesController,
             ProvisioningApiController,
+            ProvisioningPagesController,
             AccountPagesController,
             IdentityApiController,
             OidcController,

@@ -92,6 +92,16 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
         "/session/tenant", {"tenant": "kota-surabaya", "next": "/"},
         {**{a: "ok" for a in ACTORS}, "anonymous": "login", "other_admin": 404, "curator": 404, "platform_admin": 404},
     ),
+    ("GET", "/apps/{slug:str}/adopt"): ("/apps/e-perizinan/adopt", None, SIGNED_IN),
+    ("POST", "/apps/{slug:str}/adopt"): (
+        "/apps/e-perizinan/adopt", {"tenant": "kota-surabaya", "version": "1.0.0"},
+        {"anonymous": "login", "viewer": 403, "operator": "ok", "admin": "ok", "other_admin": 404, "curator": 404,
+         "platform_admin": 404},
+    ),
+    ("GET", "/jobs/{job_id:int}"): ("/jobs/{job}", None, {**SIGNED_IN, "other_admin": 404, "curator": 404}),
+    ("GET", "/tenants/{slug:str}/installations"): (
+        "/tenants/kota-surabaya/installations", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
+    ),
     ("GET", "/audit"): ("/audit", None, AUDIT_READERS),
     ("GET", "/audit.csv"): ("/audit.csv", None, AUDIT_READERS),
     # The JSON API
