@@ -913,6 +913,9 @@ class DockerEngine(ProvisioningEngine):
         container stops."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"
+        # Most apps answer within a fraction of a second: poll quickly at first, then back
+        # off to the manifest's interval.
+        pause = min(0.05, interval)
         # trust_env=False: a proxy from the environment must not answer for the app.
         async with httpx.AsyncClient(
             timeout=max(0.5, min(interval * 2, 5.0)),
@@ -946,7 +949,8 @@ class DockerEngine(ProvisioningEngine):
                         f"The app did not pass its health check {path} within {timeout:g} seconds (last result: {last}).",
                         await self.logs(installation_id, LOG_TAIL_LINES),
                     )
-                await asyncio.sleep(min(interval, remaining))
+                await asyncio.sleep(min(pause, remaining))
+                pause = min(pause * 2, interval)
 
     def _state_and_port(self, installation_id: int) -> tuple[str, int | None] | None:
         container = self._get_container(installation_id)
