@@ -157,8 +157,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.start_connection_pool()
         app.state.catalog = build_catalog_service(settings)
         cipher = ConfigCipher(settings.secret_key)
-        app.state.provisioning = ProvisioningService(cipher)
         docker_engine = DockerEngine()
+        app.state.provisioning = ProvisioningService(cipher, docker_engine)
         stop_jobs = asyncio.Event()
         worker = None
         if settings.run_jobs:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from provisioning.services import ProvisioningService
 
@@ -64,6 +64,22 @@ class ProvisioningApiController(Controller):
         self, request: Request, provisioning: NamedDependency[ProvisioningService], tenant: FromPath[str]
     ) -> list[dict[str, Any]]:
         return await provisioning.installations(request.user, tenant)
+
+    @post("/installations/{installation_id:int}/{action:str}", opt={"access": "installer"}, status_code=202,
+          summary="start, stop, restart, deprovision (data kept) or purge an installation; returns the job")
+    async def operate(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService],
+        installation_id: FromPath[int], action: FromPath[str],
+    ) -> dict[str, Any]:
+        job_id = await provisioning.operate(request.user, installation_id, action)
+        return {"job_id": job_id, "job_url": f"/api/v1/jobs/{job_id}"}
+
+    @get("/installations/{installation_id:int}/logs", opt={"access": "user"}, summary="The container's last log lines")
+    async def logs(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        tail: Annotated[int, QueryParameter(name="tail", ge=1, le=2000)] = 200,
+    ) -> dict[str, str]:
+        return {"logs": await provisioning.logs(request.user, installation_id, tail)}
 
     @get("/jobs/{job_id:int}", opt={"access": "user"}, summary="A provisioning job: steps, progress, log")
     async def job(

@@ -34,6 +34,25 @@ PROVISION_STEPS = (
     ("health", "Wait for the health check"),
     ("publish", "Publish the address"),
 )
+OPERATION_STEPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "stop": (("stop", "Stop the container"),),
+    "start": (("start", "Start the container"), ("health", "Wait for the health check")),
+    "restart": (("stop", "Stop the container"), ("start", "Start the container"), ("health", "Wait for the health check")),
+    "deprovision": (("remove_container", "Remove the container"), ("remove_network", "Remove the tenant network if unused")),
+    "purge": (
+        ("remove_container", "Remove the container"),
+        ("remove_volumes", "Remove the data volumes"),
+        ("remove_network", "Remove the tenant network if unused"),
+    ),
+}
+# What an operation leaves: (desired state, observed state)
+OPERATION_RESULT = {
+    "stop": ("stopped", "stopped"),
+    "start": ("running", "running"),
+    "restart": ("running", "running"),
+    "deprovision": ("removed", "removed"),
+    "purge": ("removed", "purged"),
+}
 STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0
 
@@ -161,6 +180,27 @@ class JobRunner:
             check = manifest.container.health_check
             await self.engine.wait_healthy(inst["id"], check.path, timeout=check.timeout_seconds, interval=check.interval_seconds)
             return check.path
+        if key == "stop":
+            await self.engine.stop(inst["id"])
+            return ""
+        if key == "start":
+            await self.engine.start(inst["id"])
+            return ""
+        if key == "remove_container":
+            await self.engine.remove_container(inst["id"])
+            return ""
+        if key == "remove_volumes":
+            await self.engine.remove_volumes(inst["id"])
+            return ""
+        if key == "remove_network":
+            others = await Installation.count().where(
+                (Installation.tenant == inst["tenant"]) & (Installation.id != inst["id"])
+                & Installation.desired_state.is_in(["running", "stopped"])
+            )
+            if others:
+                return "kept: other apps of the tenant use it"
+            await self.engine.remove_network(inst["tenant_slug"])
+            return "removed"
         if key == "publish":
             url = (await Installation.select(Installation.url).where(Installation.id == inst["id"]).first())["url"]
             await Installation.update({Installation.observed_state: "running"}).where(Installation.id == inst["id"])
@@ -188,6 +228,18 @@ class JobRunner:
                 kind="adopted", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
                 to_version=inst["version_string"], created_at=_now(),
             ).save()
+        elif job.kind in OPERATION_RESULT:
+            desired, observed = OPERATION_RESULT[job.kind]
+            changes: dict[Any, Any] = {Installation.desired_state: desired, Installation.observed_state: observed}
+            if desired == "removed":
+                changes[Installation.removed_at] = _now()
+                changes[Installation.url] = ""
+            await Installation.update(changes).where(Installation.id == inst["id"])
+            if job.kind == "deprovision" or (job.kind == "purge" and inst["desired_state"] != "removed"):
+                await AdoptionEvent(
+                    kind="removed", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
+                    from_version=inst["version_string"], created_at=_now(),
+                ).save()
 
     async def _fail(self, job: ProvisionJob, ctx: dict[str, Any], exc: Exception) -> None:
         message = exc.message if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {exc}"
@@ -197,6 +249,14 @@ class JobRunner:
                 step["state"], step["detail"] = "failed", message[:500]
         log.warning("job %s failed: %s", job.id, message)
         inst = ctx["installation"]
+        if job.kind != "provision":
+            # An operation on a running installation failed: record it, leave the app be.
+            await Installation.update({Installation.last_error: message[:2000]}).where(Installation.id == inst["id"])
+            await ProvisionJob.update(
+                {ProvisionJob.state: "failed", ProvisionJob.steps: job.steps, ProvisionJob.error: message[:2000],
+                 ProvisionJob.log: (job.log + tail)[-20_000:], ProvisionJob.finished_at: _now()}
+            ).where(ProvisionJob.id == job.id)
+            return
         # Nothing is left half-created: the container and this installation's volumes go.
         for cleanup in (self.engine.remove_container, self.engine.remove_volumes):
             try:

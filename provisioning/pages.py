@@ -72,6 +72,21 @@ class ProvisioningPagesController(Controller):
     async def job(self, request: Request, provisioning: NamedDependency[ProvisioningService], job_id: FromPath[int]) -> Template:
         return Template("provisioning/job.html", context={"job": await provisioning.job(request.user, job_id)})
 
+    @post("/installations/{installation_id:int}/{action:str}", opt={"access": "user"}, status_code=303)
+    async def operate(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService],
+        installation_id: FromPath[int], action: FromPath[str],
+    ) -> Redirect:
+        job_id = await provisioning.operate(request.user, installation_id, action)
+        return Redirect(f"/jobs/{job_id}", status_code=303)
+
+    @get("/installations/{installation_id:int}/logs", opt={"access": "user"})
+    async def logs(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int]
+    ) -> Template:
+        text = await provisioning.logs(request.user, installation_id, 200)
+        return Template("provisioning/logs.html", context={"logs": text, "installation_id": installation_id})
+
     @get("/tenants/{slug:str}/installations", opt={"access": "user"})
     async def installations(
         self, request: Request, provisioning: NamedDependency[ProvisioningService], slug: FromPath[str]

@@ -16,7 +16,9 @@ from catalog.versions import InvalidVersion, parse_version
 from marketplace.db import transaction
 from marketplace.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from provisioning.config import ConfigCipher, masked, resolve_config
-from provisioning.jobs import PROVISION_STEPS, new_steps
+from provisioning.engine import ProvisioningEngine
+from provisioning.errors import ProvisioningError
+from provisioning.jobs import OPERATION_STEPS, PROVISION_STEPS, new_steps
 from provisioning.tables import UPDATE_POLICIES, Installation, ProvisionJob
 from tenants import audit
 from tenants.principal import Principal
@@ -34,8 +36,9 @@ class Adoption:
 
 
 class ProvisioningService:
-    def __init__(self, cipher: ConfigCipher):
+    def __init__(self, cipher: ConfigCipher, engine: ProvisioningEngine | None = None):
         self.cipher = cipher
+        self.engine = engine
 
     async def _tenant_for(self, principal: Principal, slug: str, *, write: bool) -> dict[str, Any]:
         tenant = await Tenant.select(Tenant.id, Tenant.slug, Tenant.name, Tenant.max_installations,
@@ -117,6 +120,50 @@ class ProvisioningService:
         )
         return Adoption(installation_id=installation.id, job_id=job.id)
 
+    async def _installation_for(self, principal: Principal, installation_id: int, *, write: bool) -> dict[str, Any]:
+        row = await Installation.select(
+            Installation.id, Installation.tenant, Installation.desired_state, Installation.observed_state,
+            Installation.tenant.slug.as_alias("tenant_slug"), Installation.app.slug.as_alias("app_slug"),
+        ).where(Installation.id == installation_id).first()
+        if row is None:
+            raise NotFound("no such installation")
+        await self._tenant_for(principal, row["tenant_slug"], write=write)
+        return row
+
+    async def operate(self, principal: Principal, installation_id: int, action: str) -> int:
+        """Queue start, stop, restart, deprovision (data volumes kept) or purge; returns the job id."""
+        if action not in OPERATION_STEPS:
+            raise NotFound("no such action")
+        row = await self._installation_for(principal, installation_id, write=True)
+        if row["desired_state"] == "removed" and action != "purge":
+            raise Conflict("the installation was removed")
+        if row["observed_state"] == "purged":
+            raise Conflict("the installation's data was already purged")
+        async with transaction():
+            busy = await ProvisionJob.exists().where(
+                (ProvisionJob.installation == installation_id) & ProvisionJob.state.is_in(["queued", "running"])
+            )
+            if busy:
+                raise Conflict("another job is still working on this installation")
+            job = ProvisionJob(installation=installation_id, kind=action, state="queued",
+                               steps=new_steps(OPERATION_STEPS[action]), created_by=principal.user_id, created_at=_utcnow())
+            await job.save()
+        await audit.record(
+            f"installation.{action}", actor=principal, tenant_id=row["tenant"], subject_tenant_id=row["tenant"],
+            object_type="installation", object_id=f"{row['tenant_slug']}/{row['app_slug']}", detail={"job": job.id},
+        )
+        return job.id
+
+    async def logs(self, principal: Principal, installation_id: int, tail: int = 200) -> str:
+        """The container's last log lines, for members of the installation's tenant."""
+        await self._installation_for(principal, installation_id, write=False)
+        if self.engine is None:
+            raise Conflict("no container engine is configured")
+        try:
+            return await self.engine.logs(installation_id, tail=max(1, min(tail, 2000)))
+        except ProvisioningError as exc:
+            raise Conflict(exc.message) from None
+
     async def job(self, principal: Principal, job_id: int) -> dict[str, Any]:
         """A job with its steps, progress and log, for members of its tenant."""
         job = await ProvisionJob.select(
@@ -135,7 +182,7 @@ class ProvisioningService:
         rows = await Installation.select(
             Installation.id, Installation.app.slug, Installation.app.name, Installation.version.version,
             Installation.desired_state, Installation.observed_state, Installation.url, Installation.config,
-            Installation.update_policy, Installation.last_error, Installation.created_at,
+            Installation.update_policy, Installation.last_error, Installation.created_at, Installation.tenant,
         ).where((Installation.tenant == tenant["id"]) & (Installation.desired_state != "removed")).output(
             load_json=True
         ).order_by(Installation.id)

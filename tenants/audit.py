@@ -37,6 +37,11 @@ ACTIONS = (
     "version.unyanked",
     "session.tenant_switched",
     "installation.adopted",
+    "installation.start",
+    "installation.stop",
+    "installation.restart",
+    "installation.deprovision",
+    "installation.purge",
 )
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000

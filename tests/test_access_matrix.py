@@ -43,6 +43,7 @@ PUBLISHERS = {**SIGNED_IN, "viewer": 403, "curator": 403, "platform_admin": 403}
 CURATORS = {a: 403 for a in ACTORS} | {"anonymous": "login", "curator": "ok"}
 SURABAYA_ADMINS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin": "ok", "other_admin": 404,
                    "curator": 404, "platform_admin": "ok"}
+OPERATORS = {"anonymous": "login", "viewer": 403, "operator": "ok", "admin": "ok", "other_admin": 404, "curator": 404, "platform_admin": 404}
 AUDIT_READERS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin": "ok", "other_admin": "ok",
                  "curator": 403, "platform_admin": "ok"}
 
@@ -102,6 +103,10 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ("GET", "/tenants/{slug:str}/installations"): (
         "/tenants/kota-surabaya/installations", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
     ),
+    ("POST", "/installations/{installation_id:int}/{action:str}"): ("/installations/{inst}/stop", {}, OPERATORS),
+    ("GET", "/installations/{installation_id:int}/logs"): (
+        "/installations/{inst}/logs", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
+    ),
     ("GET", "/audit"): ("/audit", None, AUDIT_READERS),
     ("GET", "/audit.csv"): ("/audit.csv", None, AUDIT_READERS),
     # The JSON API
@@ -135,6 +140,12 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ("GET", "/api/v1/tenants/{tenant:str}/installations"): (
         "/api/v1/tenants/kota-surabaya/installations", None,
         api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
+    ),
+    ("POST", "/api/v1/installations/{installation_id:int}/{action:str}"): (
+        "/api/v1/installations/{inst}/stop", None, api(OPERATORS),
+    ),
+    ("GET", "/api/v1/installations/{installation_id:int}/logs"): (
+        "/api/v1/installations/{inst}/logs", None, api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
     ),
     ("GET", "/api/v1/jobs/{job_id:int}"): (
         "/api/v1/jobs/{job}", None, api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
@@ -216,7 +227,7 @@ async def _world(catalog: Any, make_bundle: Any) -> dict[str, Any]:
     adoption = await ProvisioningService(ConfigCipher("matrix-secret-key-0123456789abcdef")).adopt(
         admin, "kota-surabaya", "e-perizinan", "1.0.0", {}
     )
-    return {"users": users, "admin_token": admin_token.id, "job": adoption.job_id}
+    return {"users": users, "admin_token": admin_token.id, "job": adoption.job_id, "installation": adoption.installation_id}
 
 
 async def _credentials(actor: str, world: dict[str, Any], api: bool) -> dict[str, str]:
@@ -262,6 +273,7 @@ async def test_route_answers_each_caller_as_declared(client, catalog_service, ma
     path, body, expect = MATRIX[(method, route)]
     world = await _world(catalog_service, make_bundle)
     path = path.replace("{admin_token}", str(world["admin_token"])).replace("{job}", str(world["job"]))
+    path = path.replace("{inst}", str(world["installation"]))
     is_api = route.startswith("/api/")
     headers = await _credentials(actor, world, is_api)
     if "session" in headers:

@@ -149,3 +149,39 @@ async def _user(username: str) -> Any:
     from tenants.tables import User
 
     return await User.objects().where(User.username == username).first()
+
+
+async def test_operate_stop_start_logs_and_remove(jobs_client, setup):
+    client = jobs_client
+    tenant, token = setup["paser"].slug, setup["operator"]
+    adopted = (await adopt(client, token, tenant)).json()
+    assert (await wait_for(client, token, adopted["job_url"]))["state"] == "succeeded"
+    installation = adopted["installation_id"]
+
+    async def act(action: str) -> dict[str, Any]:
+        response = await client.post(f"/api/v1/installations/{installation}/{action}", headers=bearer(token))
+        assert response.status_code == 202, response.text
+        return await wait_for(client, token, response.json()["job_url"])
+
+    name = f"lumbung-i{installation}"
+    assert (await act("stop"))["state"] == "succeeded"
+    assert docker_client.containers.get(name).status == "exited"
+    assert (await act("start"))["state"] == "succeeded"
+    assert docker_client.containers.get(name).status == "running"
+    logs = await client.get(f"/api/v1/installations/{installation}/logs?tail=50", headers=bearer(token))
+    assert logs.status_code == 200 and "response:200" in logs.json()["logs"]  # busybox httpd -v
+    assert (await client.get(f"/api/v1/installations/{installation}/logs", headers=bearer(setup["oki_admin"]))).status_code == 404
+    assert (await client.post(f"/api/v1/installations/{installation}/stop", headers=bearer(setup["oki_admin"]))).status_code == 404
+
+    volumes = [v.name for v in docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})]
+    assert volumes
+    assert (await act("deprovision"))["state"] == "succeeded"
+    assert not docker_client.containers.list(all=True, filters={"name": name})
+    assert [v.name for v in docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})] == volumes
+    listed = (await client.get(f"/api/v1/tenants/{tenant}/installations", headers=bearer(token))).json()
+    assert listed == []
+    assert (await client.post(f"/api/v1/installations/{installation}/start", headers=bearer(token))).status_code == 409
+    assert (await act("purge"))["state"] == "succeeded"
+    assert not docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})
+    kinds = [r["kind"] for r in await AdoptionEvent.select(AdoptionEvent.kind).order_by(AdoptionEvent.id)]
+    assert kinds == ["adopted", "removed"]
