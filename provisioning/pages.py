@@ -9,8 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from catalog.services import CatalogService, load_manifest_document
-from catalog.tables import App, AppVersion
+from catalog.services import CatalogService
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from provisioning.services import ProvisioningService
 
