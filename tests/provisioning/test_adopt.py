@@ -47,7 +47,17 @@ def engine_available() -> Any:
 
 @pytest.fixture
 async def setup(jobs_client, tmp_path) -> dict[str, Any]:
-    catalog_service = jobs_client.app.state.catalog
+    return await _setup(jobs_client, tmp_path)
+
+
+@pytest.fixture
+async def quiet_setup(client, tmp_path) -> dict[str, Any]:
+    """The same world, on an app without a worker: jobs wait until a test runs them."""
+    return await _setup(client, tmp_path)
+
+
+async def _setup(app_client, tmp_path) -> dict[str, Any]:
+    catalog_service = app_client.app.state.catalog
     bandung = await make_tenant("kota-bandung", "Pemerintah Kota Bandung", "Jawa Barat")
     paser = await make_tenant(f"kabupaten-paser-{RUN}", "Pemerintah Kabupaten Paser", "Kalimantan Timur", kind="kabupaten")
     oki = await make_tenant(f"kabupaten-oki-{RUN}", "Pemerintah Kabupaten Ogan Komering Ilir", "Sumatera Selatan", kind="kabupaten")
@@ -185,3 +195,50 @@ async def test_operate_stop_start_logs_and_remove(jobs_client, setup):
     assert not docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})
     kinds = [r["kind"] for r in await AdoptionEvent.select(AdoptionEvent.kind).order_by(AdoptionEvent.id)]
     assert kinds == ["adopted", "removed"]
+
+
+async def test_a_job_interrupted_mid_way_resumes_with_one_container(client, quiet_setup):
+    """The worker dies while the app starts (its task is cancelled, as by SIGKILL); the job is
+    requeued when its heartbeat goes stale, and a new worker finishes it: one container."""
+    from datetime import timedelta
+
+    from provisioning.engine import DockerEngine
+    from provisioning.jobs import JobRunner
+    from provisioning.tables import ProvisionJob
+
+    app_state = client.app.state
+    adopted = await app_state.provisioning.adopt(
+        await principal(await _user("op-paser")), quiet_setup["paser"].slug, "aduan-warga", "1.2.0", CONFIG
+    )
+    engine = DockerEngine()
+    runner = JobRunner(engine, app_state.catalog.store, app_state.provisioning.cipher, name="doomed")
+    started = asyncio.Event()
+    real_wait = engine.wait_healthy
+
+    async def hang(*args: Any, **kwargs: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    engine.wait_healthy = hang  # type: ignore[method-assign]
+    assert await runner.claim_next() == adopted.job_id
+    task = asyncio.create_task(runner.run(adopted.job_id))
+    await asyncio.wait_for(started.wait(), 60)
+    task.cancel()
+    job = await ProvisionJob.select().where(ProvisionJob.id == adopted.job_id).output(load_json=True).first()
+    assert job["state"] == "running"
+    assert [s["state"] for s in job["steps"]][:4] == ["done"] * 4
+
+    # Later, another worker finds the job abandoned and finishes it.
+    await ProvisionJob.update({ProvisionJob.heartbeat_at: job["heartbeat_at"] - timedelta(minutes=5)}).where(
+        ProvisionJob.id == adopted.job_id
+    )
+    engine.wait_healthy = real_wait  # type: ignore[method-assign]
+    survivor = JobRunner(engine, app_state.catalog.store, app_state.provisioning.cipher, name="survivor")
+    assert await survivor.requeue_stale() == 1
+    assert await survivor.claim_next() == adopted.job_id
+    await survivor.run(adopted.job_id)
+    job = await ProvisionJob.select().where(ProvisionJob.id == adopted.job_id).first()
+    assert job["state"] == "succeeded" and job["attempts"] == 2 and job["claimed_by"] == "survivor"
+    containers = docker_client.containers.list(all=True, filters={"label": [f"org.lumbung.installation={adopted.installation_id}"]})
+    assert len(containers) == 1 and containers[0].status == "running"
+    await engine.close()
