@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -28,6 +29,17 @@ def _date(value: str | None, field: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed("bad date", errors=[{"field": field, "message": "a date such as 2026-11-23"}]) from None
+
+
+def audit_filter(
+    actor: Annotated[str, QueryParameter(name="actor", max_length=80)] = "",
+    action: Annotated[str, QueryParameter(name="action", max_length=60)] = "",
+    since: Annotated[str | None, QueryParameter(name="since", max_length=10)] = None,
+    until: Annotated[str | None, QueryParameter(name="until", max_length=10)] = None,
+    tenant: Annotated[str, QueryParameter(name="tenant", max_length=80)] = "",
+) -> audit.AuditFilter:
+    """The audit trail's filter, from the query string (the page and the CSV share it)."""
+    return audit.AuditFilter(actor=actor, action=action, since=_date(since, "since"), until=_date(until, "until"), tenant=tenant)
 
 
 class TenantPagesController(Controller):
@@ -87,18 +99,13 @@ class TenantPagesController(Controller):
         await members.switch_tenant(request.user, request.cookies.get(SESSION_COOKIE, ""), _text(form, "tenant", 80))
         return Redirect(safe_next(_text(form, "next", 500)), status_code=303)
 
-    @get("/audit", opt={"access": "user"})
+    @get("/audit", opt={"access": "user"}, dependencies={"flt": Provide(audit_filter, sync_to_thread=False)})
     async def audit_trail(
         self,
         request: Request,
-        actor: Annotated[str, QueryParameter(name="actor", max_length=80)] = "",
-        action: Annotated[str, QueryParameter(name="action", max_length=60)] = "",
-        since: Annotated[str | None, QueryParameter(name="since", max_length=10)] = None,
-        until: Annotated[str | None, QueryParameter(name="until", max_length=10)] = None,
-        tenant: Annotated[str, QueryParameter(name="tenant", max_length=80)] = "",
+        flt: NamedDependency[audit.AuditFilter],
         page: Annotated[int, QueryParameter(name="page", ge=1, le=10_000)] = 1,
     ) -> Template:
-        flt = audit.AuditFilter(actor=actor, action=action, since=_date(since, "since"), until=_date(until, "until"), tenant=tenant)
         entries = await audit.search(request.user, flt, page=page)
         return Template(
             "tenants/audit.html",
@@ -113,17 +120,8 @@ class TenantPagesController(Controller):
             },
         )
 
-    @get("/audit.csv", opt={"access": "user"})
-    async def audit_csv(
-        self,
-        request: Request,
-        actor: Annotated[str, QueryParameter(name="actor", max_length=80)] = "",
-        action: Annotated[str, QueryParameter(name="action", max_length=60)] = "",
-        since: Annotated[str | None, QueryParameter(name="since", max_length=10)] = None,
-        until: Annotated[str | None, QueryParameter(name="until", max_length=10)] = None,
-        tenant: Annotated[str, QueryParameter(name="tenant", max_length=80)] = "",
-    ) -> Response:
-        flt = audit.AuditFilter(actor=actor, action=action, since=_date(since, "since"), until=_date(until, "until"), tenant=tenant)
+    @get("/audit.csv", opt={"access": "user"}, dependencies={"flt": Provide(audit_filter, sync_to_thread=False)})
+    async def audit_csv(self, request: Request, flt: NamedDependency[audit.AuditFilter]) -> Response:
         body = await audit.export_csv(request.user, flt)
         return Response(
             body,

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisioning.engine import LABEL_MANAGED, LABEL_TENANT
 from tests.browser.conftest import PASSWORD, sign_in
 from tests.conftest import need
+from tests.docker_objects import remove_tenant_objects
 from tests.live import cli
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
@@ -25,16 +25,7 @@ OKI = f"kabupaten-ogan-komering-ilir-{uuid.uuid4().hex[:6]}"
 def cleanup():
     need(docker_available, "no Docker engine answers")
     yield
-    managed = {"label": [f"{LABEL_MANAGED}=true"]}
-    for c in docker_client.containers.list(all=True, filters=managed):
-        if c.labels.get(LABEL_TENANT) == OKI:
-            c.remove(force=True, v=True)
-    for n in docker_client.networks.list(filters=managed):
-        if (n.attrs.get("Labels") or {}).get(LABEL_TENANT) == OKI:
-            n.remove()
-    for v in docker_client.volumes.list(filters=managed):
-        if (v.attrs.get("Labels") or {}).get(LABEL_TENANT) == OKI:
-            v.remove(force=True)
+    remove_tenant_objects(docker_client, lambda tenant: tenant == OKI)
 
 
 def test_oki_operator_adopts_surabayas_app_and_opens_it(server, browser, cleanup) -> None:

@@ -15,10 +15,10 @@ import pytest
 
 from catalog.bundles import pack_directory
 from catalog.services import Submission
-from provisioning.engine import LABEL_MANAGED, LABEL_TENANT
 from provisioning.tables import AdoptionEvent, Installation
 from tenants.tables import Tenant
 from tests.conftest import bearer, make_tenant, make_user, need, principal, token_for
+from tests.docker_objects import remove_tenant_objects
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
 pytestmark = [pytest.mark.docker, pytest.mark.db]
@@ -32,17 +32,7 @@ CONFIG = {"NAMA_PEMDA": "Pemerintah Kabupaten Paser", "TZ": "Asia/Makassar"}
 def engine_available() -> Any:
     need(docker_available, "no Docker engine answers")
     yield
-    managed = {"label": [f"{LABEL_MANAGED}=true"]}
-    ours = lambda labels: (labels or {}).get(LABEL_TENANT, "").endswith(RUN)  # noqa: E731
-    for c in docker_client.containers.list(all=True, filters=managed):
-        if ours(c.labels):
-            c.remove(force=True, v=True)
-    for n in docker_client.networks.list(filters=managed):
-        if ours(n.attrs.get("Labels")):
-            n.remove()
-    for v in docker_client.volumes.list(filters=managed):
-        if ours(v.attrs.get("Labels")):
-            v.remove(force=True)
+    remove_tenant_objects(docker_client, lambda tenant: tenant.endswith(RUN))
 
 
 @pytest.fixture

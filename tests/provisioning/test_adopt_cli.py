@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisioning.engine import LABEL_MANAGED, LABEL_TENANT
 from tests.conftest import need
+from tests.docker_objects import remove_tenant_objects
 from tests.live import cli
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
@@ -24,16 +24,7 @@ PASSWORD = "rahasia-sekali-123"
 def engine_objects():
     need(docker_available, "no Docker engine answers")
     yield
-    managed = {"label": [f"{LABEL_MANAGED}=true"]}
-    for c in docker_client.containers.list(all=True, filters=managed):
-        if c.labels.get(LABEL_TENANT) == TENANT:
-            c.remove(force=True, v=True)
-    for n in docker_client.networks.list(filters=managed):
-        if (n.attrs.get("Labels") or {}).get(LABEL_TENANT) == TENANT:
-            n.remove()
-    for v in docker_client.volumes.list(filters=managed):
-        if (v.attrs.get("Labels") or {}).get(LABEL_TENANT) == TENANT:
-            v.remove(force=True)
+    remove_tenant_objects(docker_client, lambda tenant: tenant == TENANT)
 
 
 def test_publish_then_adopt_from_the_command_line(server, engine_objects) -> None:
