@@ -36,6 +36,7 @@ from provisioning.controllers import ProvisioningApiController
 from provisioning.engine import DockerEngine
 from provisioning.pages import ProvisioningPagesController
 from provisioning.jobs import JobRunner
+from provisioning.reconciler import Reconciler
 from provisioning.services import ProvisioningService
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
@@ -144,6 +145,22 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     return _page(request, 500, "something went wrong on our side")
 
 
+async def reconcile_forever(reconciler: Reconciler, stop: asyncio.Event, every: int) -> None:
+    """Reconcile now and then until `stop` is set; a failing pass never ends the loop."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+            return
+        except TimeoutError:
+            pass
+        try:
+            report = await reconciler.run_once()
+            if report.changed or report.orphans:
+                log.info("reconciled: %s", report)
+        except Exception:  # noqa: BLE001
+            log.exception("reconciling failed")
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the marketplace application."""
     settings = settings or get_settings()
@@ -161,15 +178,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.provisioning = ProvisioningService(cipher, docker_engine)
         stop_jobs = asyncio.Event()
         worker = None
+        reconciling = None
         if settings.run_jobs:
             runner = JobRunner(docker_engine, app.state.catalog.store, cipher)
             worker = asyncio.create_task(runner.work(stop_jobs), name="lumbung-jobs")
+            reconciler = Reconciler(docker_engine, remove_orphans=settings.remove_orphans)
+            reconciling = asyncio.create_task(
+                reconcile_forever(reconciler, stop_jobs, settings.reconcile_seconds), name="lumbung-reconciler"
+            )
         try:
             yield
         finally:
             stop_jobs.set()
-            if worker is not None:
-                await worker
+            for task in (worker, reconciling):
+                if task is not None:
+                    await task
             await docker_engine.close()
             await app.state.catalog.search.close()
             if owns_pool:

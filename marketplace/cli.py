@@ -122,6 +122,28 @@ def seed_demo(examples: Path | None) -> None:
     )
 
 
+@main.command()
+@click.option("--remove-orphans", is_flag=True, help="Also remove labelled objects no installation owns.")
+@_domain_errors
+def reconcile(remove_orphans: bool) -> None:
+    """Compare installations with the container engine once and put right what drifted."""
+
+    async def go() -> Any:
+        from provisioning.engine import DockerEngine
+        from provisioning.reconciler import Reconciler
+
+        async with DockerEngine() as engine:
+            return await Reconciler(engine, remove_orphans=remove_orphans).run_once()
+
+    report = run(go)
+    if not report.engine_available:
+        raise CliError("the container engine cannot be reached: installations are marked unknown")
+    console.print(
+        f"restore jobs queued {report.restore_jobs}, started {report.started}, stopped {report.stopped}, "
+        f"orphans {report.orphans}, removed {report.removed_orphans}"
+    )
+
+
 @main.command("seed-tenants")
 @_domain_errors
 def seed_tenants() -> None:

@@ -71,6 +71,8 @@ class Settings:
     secure_cookies: bool
     login_rate: str
     run_jobs: bool
+    reconcile_seconds: int
+    remove_orphans: bool
     debug: bool
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "marketplace" / "static")
@@ -145,6 +147,8 @@ def load_settings() -> Settings:
         secure_cookies=_bool("LUMBUNG_SECURE_COOKIES", False),
         login_rate=_rate("LUMBUNG_LOGIN_RATE", "20/minute"),
         run_jobs=_bool("LUMBUNG_RUN_JOBS", True),
+        reconcile_seconds=_int("LUMBUNG_RECONCILE_SECONDS", 60),
+        remove_orphans=_bool("LUMBUNG_REMOVE_ORPHANS", False),
         debug=_bool("LUMBUNG_DEBUG", False),
     )
 

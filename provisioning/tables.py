@@ -10,7 +10,7 @@ from tenants.tables import Tenant, User
 
 DESIRED_STATES = ("running", "stopped", "removed")
 UPDATE_POLICIES = ("pinned", "auto-patch", "auto-minor")
-JOB_KINDS = ("provision", "upgrade", "rollback", "start", "stop", "deprovision")
+JOB_KINDS = ("provision", "restore", "upgrade", "rollback", "start", "stop", "restart", "deprovision", "purge")
 JOB_STATES = ("queued", "running", "succeeded", "failed")
 
 

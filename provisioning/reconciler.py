@@ -1,0 +1,132 @@
+"""The reconciler: compares what should run (the database) with what runs (the engine).
+
+- A container removed behind Lumbung's back is rebuilt by a "restore" job; one stopped
+  behind its back is started again; one running that should be stopped is stopped.
+- Objects carrying Lumbung's labels that no installation owns are reported as orphans and,
+  when configured, removed. The data volumes of removed installations are kept: they wait
+  out their retention.
+- When the engine cannot be reached, installations become "unknown" and nothing else
+  happens; the next pass after the engine returns puts everything right.
+
+Running it twice in a row changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from provisioning.engine import LABEL_INSTALLATION, ProvisioningEngine
+from provisioning.errors import EngineUnavailable
+from provisioning.jobs import new_steps
+from provisioning.tables import Installation, ProvisionJob
+
+log = logging.getLogger("lumbung.reconciler")
+
+RESTORE_STEPS = (
+    ("image", "Build or load the image"),
+    ("network", "Create the tenant network and the data volumes"),
+    ("container", "Create and start the hardened container"),
+    ("health", "Wait for the health check"),
+    ("publish", "Publish the address"),
+)
+
+
+@dataclass
+class ReconcileReport:
+    engine_available: bool = True
+    restore_jobs: list[int] = field(default_factory=list)  # installation ids
+    started: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # "kind name"
+    removed_orphans: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.restore_jobs or self.started or self.stopped or self.removed_orphans)
+
+
+class Reconciler:
+    def __init__(self, engine: ProvisioningEngine, *, remove_orphans: bool = False):
+        self.engine = engine
+        self.remove_orphans = remove_orphans
+
+    async def run_once(self) -> ReconcileReport:
+        report = ReconcileReport()
+        active = await Installation.select(
+            Installation.id, Installation.desired_state, Installation.observed_state
+        ).where(Installation.desired_state.is_in(["running", "stopped"]))
+        try:
+            owned = await self.engine.list_owned()
+        except EngineUnavailable as exc:
+            log.warning("the container engine is unreachable: %s", exc)
+            report.engine_available = False
+            ids = [i["id"] for i in active if i["observed_state"] != "unknown"]
+            if ids:
+                await Installation.update({Installation.observed_state: "unknown"}).where(Installation.id.is_in(ids))
+            report.unknown = [i["id"] for i in active]
+            return report
+
+        containers = {
+            int(o["labels"][LABEL_INSTALLATION]): o
+            for o in owned
+            if o["kind"] == "container" and (o["labels"] or {}).get(LABEL_INSTALLATION, "").isdigit()
+        }
+        busy = {
+            r["installation"]
+            for r in await ProvisionJob.select(ProvisionJob.installation).where(
+                ProvisionJob.state.is_in(["queued", "running"])
+            )
+        }
+        for inst in active:
+            if inst["id"] in busy:
+                continue  # a job is working on it
+            container = containers.get(inst["id"])
+            await self._converge(inst, container, report)
+
+        known = {r["id"]: r["desired_state"] for r in await Installation.select(Installation.id, Installation.desired_state)}
+        for obj in owned:
+            owner = (obj["labels"] or {}).get(LABEL_INSTALLATION, "")
+            if not owner.isdigit():
+                continue  # networks belong to tenants; images are shared
+            state = known.get(int(owner))
+            orphan = state is None or (obj["kind"] == "container" and state == "removed")
+            if orphan:
+                label = f"{obj['kind']} {obj['name']}"
+                report.orphans.append(label)
+                if self.remove_orphans:
+                    await self._remove(obj)
+                    report.removed_orphans.append(label)
+        return report
+
+    async def _converge(self, inst: dict[str, Any], container: dict[str, Any] | None, report: ReconcileReport) -> None:
+        now = datetime.now(timezone.utc)
+        if inst["desired_state"] == "running":
+            if container is None:
+                await ProvisionJob(
+                    installation=inst["id"], kind="restore", state="queued", steps=new_steps(RESTORE_STEPS), created_at=now
+                ).save()
+                await Installation.update({Installation.observed_state: "restoring"}).where(Installation.id == inst["id"])
+                report.restore_jobs.append(inst["id"])
+                return
+            if container["status"] != "running":
+                await self.engine.start(inst["id"])
+                report.started.append(inst["id"])
+            observed = "running"
+        else:
+            if container is not None and container["status"] == "running":
+                await self.engine.stop(inst["id"])
+                report.stopped.append(inst["id"])
+            observed = "stopped"
+        if inst["observed_state"] != observed:
+            await Installation.update({Installation.observed_state: observed}).where(Installation.id == inst["id"])
+
+    async def _remove(self, obj: dict[str, Any]) -> None:
+        installation = int(obj["labels"][LABEL_INSTALLATION])
+        if obj["kind"] == "container":
+            await self.engine.remove_container(installation)
+        elif obj["kind"] == "volume":
+            await self.engine.remove_volumes(installation)
