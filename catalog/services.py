@@ -158,6 +158,7 @@ class CatalogService:
             "version.submitted", object_type="app_version", object_id=f"{manifest.slug}@{manifest.version}",
             detail={"sha256": info.sha256, "size": info.size}, **where,
         )
+        await self.sync_search([manifest.slug])
         return self._version_schema(row, manifest.slug)
 
     def _choose_publisher(self, principal: Principal, tenant_slug: str | None) -> int | str:

@@ -41,7 +41,7 @@ from provisioning.services import ProvisioningService
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
 from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
-from tenants.pages import TenantPagesController
+from tenants.pages import AdminPagesController, TenantPagesController
 from tenants.controllers import LANG_COOKIE, AccountPagesController, IdentityApiController, LoginLimiter, api_health, healthz
 from tenants.oidc_controller import OidcController
 
@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IdentityApiController,
             OidcController,
             TenantPagesController,
+            AdminPagesController,
             healthz,
             api_health,
             create_static_files_router(

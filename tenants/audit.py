@@ -36,6 +36,8 @@ ACTIONS = (
     "version.yanked",
     "version.unyanked",
     "session.tenant_switched",
+    "tenant.updated",
+    "user.roles_changed",
     "installation.adopted",
     "installation.start",
     "installation.stop",

@@ -29,6 +29,7 @@ ACCESS_RULES: dict[str, str | None] = {
     "publisher": "apps:publish",
     "curator": "catalog:review",
     "installer": "installations:write",
+    "platform_admin": None,
 }
 
 
@@ -114,3 +115,5 @@ def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
         raise PermissionDenied("only admins and operators of a publishing tenant can do this")
     if rule == "curator" and not principal.can_review:
         raise PermissionDenied("only curators can do this")
+    if rule == "platform_admin" and not (principal.is_platform_admin and principal.via == "session"):
+        raise PermissionDenied("only platform admins can do this")

@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from marketplace.errors import DomainError, ValidationFailed
-from tenants import audit, members
+from tenants import admin, audit, members
 from tenants.auth import SESSION_COOKIE
 from tenants.controllers import safe_next
 from tenants.tables import MEMBER_ROLES
@@ -128,3 +128,46 @@ class TenantPagesController(Controller):
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="lumbung-audit.csv"'},
         )
+
+
+class AdminPagesController(Controller):
+    """Platform administration: tenants and platform roles."""
+
+    path = "/admin"
+    include_in_schema = False
+
+    @get("/tenants", opt={"access": "platform_admin"})
+    async def tenants(
+        self, request: Request,
+        q: Annotated[str, QueryParameter(name="q", max_length=80)] = "",
+        page: Annotated[int, QueryParameter(name="page", ge=1, le=100)] = 1,
+    ) -> Template:
+        rows = await admin.tenants(request.user, q, page)
+        return Template("admin/tenants.html", context={"tenants": rows, "q": q, "page": page, "page_size": admin.PAGE_SIZE})
+
+    @post("/tenants/{slug:str}", opt={"access": "platform_admin"}, status_code=303)
+    async def update_tenant(self, request: Request, slug: FromPath[str]) -> Redirect:
+        form = await request.form()
+        await admin.update_tenant(
+            request.user, slug, publishes=_text(form, "publishes") == "on",
+            max_installations=_text(form, "max_installations", 10), max_memory_mib=_text(form, "max_memory_mib", 10),
+        )
+        return Redirect(f"/admin/tenants?q={slug}", status_code=303)
+
+    @get("/users", opt={"access": "platform_admin"})
+    async def users(
+        self, request: Request,
+        q: Annotated[str, QueryParameter(name="q", max_length=80)] = "",
+        page: Annotated[int, QueryParameter(name="page", ge=1, le=1000)] = 1,
+    ) -> Template:
+        rows = await admin.users(request.user, q, page)
+        return Template("admin/users.html", context={"users": rows, "q": q, "page": page, "page_size": admin.PAGE_SIZE})
+
+    @post("/users/{username:str}/roles", opt={"access": "platform_admin"}, status_code=303)
+    async def set_roles(self, request: Request, username: FromPath[str]) -> Redirect:
+        form = await request.form()
+        await admin.set_roles(
+            request.user, username, curator=_text(form, "curator") == "on",
+            platform_admin=_text(form, "platform_admin") == "on", ministry_staff=_text(form, "ministry_staff") == "on",
+        )
+        return Redirect(f"/admin/users?q={username}", status_code=303)

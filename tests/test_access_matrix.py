@@ -44,6 +44,7 @@ CURATORS = {a: 403 for a in ACTORS} | {"anonymous": "login", "curator": "ok"}
 SURABAYA_ADMINS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin": "ok", "other_admin": 404,
                    "curator": 404, "platform_admin": "ok"}
 OPERATORS = {"anonymous": "login", "viewer": 403, "operator": "ok", "admin": "ok", "other_admin": 404, "curator": 404, "platform_admin": 404}
+PLATFORM_ADMINS = {a: 403 for a in ACTORS} | {"anonymous": "login", "platform_admin": "ok"}
 AUDIT_READERS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin": "ok", "other_admin": "ok",
                  "curator": 403, "platform_admin": "ok"}
 
@@ -107,6 +108,12 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ("GET", "/installations/{installation_id:int}/logs"): (
         "/installations/{inst}/logs", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
     ),
+    ("GET", "/admin/tenants"): ("/admin/tenants", None, PLATFORM_ADMINS),
+    ("POST", "/admin/tenants/{slug:str}"): (
+        "/admin/tenants/kota-bandung", {"publishes": "on", "max_installations": "5", "max_memory_mib": "2048"}, PLATFORM_ADMINS,
+    ),
+    ("GET", "/admin/users"): ("/admin/users", None, PLATFORM_ADMINS),
+    ("POST", "/admin/users/{username:str}/roles"): ("/admin/users/bandung/roles", {"curator": "on"}, PLATFORM_ADMINS),
     ("GET", "/audit"): ("/audit", None, AUDIT_READERS),
     ("GET", "/audit.csv"): ("/audit.csv", None, AUDIT_READERS),
     # The JSON API

@@ -188,3 +188,26 @@ async def test_quotas_are_shown_to_the_tenants_admins(client, world):
     await client.post("/logout", data={"_csrf_token": await csrf_token(client, "/")})
     await login(client, "op-surabaya")
     assert 'id="quota"' not in (await client.get("/tenants/kota-surabaya")).text
+
+
+async def test_platform_admins_manage_tenants_and_platform_roles(client, world):
+    await make_user("platform", None, is_platform_admin=True)
+    await login(client, "platform")
+    listing = await client.get("/admin/tenants?q=bandung")
+    assert listing.status_code == 200 and 'id="tenant-kota-bandung"' in listing.text and "kota-surabaya" not in listing.text
+    saved = await post_form(client, "/admin/tenants/kota-bandung",
+                            {"max_installations": "3", "max_memory_mib": "1024"}, page="/admin/tenants")
+    assert saved.status_code == 200
+    bandung = await Tenant.select().where(Tenant.slug == "kota-bandung").first()
+    assert (bandung["publishes"], bandung["max_installations"], bandung["max_memory_bytes"]) == (False, 3, 1024**3)
+    bad = await post_form(client, "/admin/tenants/kota-bandung", {"max_installations": "-1", "max_memory_mib": "x"},
+                          page="/admin/tenants")
+    assert bad.status_code == 422
+
+    granted = await post_form(client, "/admin/users/bandung/roles", {"curator": "on"}, page="/admin/users")
+    assert granted.status_code == 200
+    assert (await principal(world["other_publisher"])).is_curator
+    own = await post_form(client, "/admin/users/platform/roles", {}, page="/admin/users")
+    assert own.status_code == 422  # nobody removes their own admin role
+    actions = {r["action"] for r in await AuditEntry.select(AuditEntry.action)}
+    assert {"tenant.updated", "user.roles_changed"} <= actions
