@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.db import engine
 from marketplace.errors import NotFound, PermissionDenied, ValidationFailed
 from tenants import audit
 from tenants.principal import Principal
@@ -22,11 +23,16 @@ def _like(text: str) -> str:
     return "%" + text.replace("%", "").replace("_", "")[:80] + "%"
 
 
+def _matches(column: Any, text: str) -> Any:
+    """Case-insensitive containment: SQLite's LIKE already ignores case, PostgreSQL needs ILIKE."""
+    return column.like(_like(text)) if engine().engine_type == "sqlite" else column.ilike(_like(text))
+
+
 async def tenants(principal: Principal, query: str = "", page: int = 1) -> list[dict[str, Any]]:
     _require(principal)
     select = Tenant.select().order_by(Tenant.region_code).order_by(Tenant.name)
     if query:
-        select = select.where(Tenant.name.ilike(_like(query)) | Tenant.slug.ilike(_like(query)))
+        select = select.where(_matches(Tenant.name, query) | _matches(Tenant.slug, query))
     return await select.limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
 
 
@@ -64,7 +70,7 @@ async def users(principal: Principal, query: str = "", page: int = 1) -> list[di
         User.username, User.display_name, User.is_curator, User.is_platform_admin, User.is_ministry_staff, User.is_active
     ).order_by(User.username)
     if query:
-        select = select.where(User.username.ilike(_like(query)) | User.display_name.ilike(_like(query)))
+        select = select.where(_matches(User.username, query) | _matches(User.display_name, query))
     return await select.limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
 
 

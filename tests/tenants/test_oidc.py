@@ -207,7 +207,7 @@ class Provider(AuthorizationServer):
         return Request(request.method, request.uri, request.headers, request.query, request.form)
 
     def create_json_request(self, request: Any) -> JsonRequest:
-        raise NotImplementedError
+        raise TypeError("this provider takes form-encoded requests only")
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> tuple[int, bytes, list]:
         if isinstance(body, dict):
