@@ -514,11 +514,21 @@ class CatalogService:
         apps = await App.select(App.id, App.slug, App.name, App.publisher.name).where(
             App.publisher.is_in(tenant_ids)
         ).order_by(App.name)
-        versions = await AppVersion.objects().output(load_json=True).where(AppVersion.app.is_in([a["id"] for a in apps] or [0]))
+        ids = [a["id"] for a in apps] or [0]
+        versions = await AppVersion.objects().output(load_json=True).where(AppVersion.app.is_in(ids))
+        # The fleet: which regions run which version of each app.
+        fleet = await Installation.select(
+            Installation.app, Installation.tenant.name, Installation.tenant.province, Installation.version.version,
+            Installation.observed_state,
+        ).where(Installation.app.is_in(ids) & (Installation.desired_state != "removed")).order_by(Installation.tenant.name)
         out = []
         for a in apps:
             mine = sort_versions([v for v in versions if v.app == a["id"]])
-            out.append({**a, "versions": [self._version_schema(v, a["slug"]) for v in mine]})
+            out.append({
+                **a,
+                "versions": [self._version_schema(v, a["slug"]) for v in mine],
+                "fleet": [f for f in fleet if f["app"] == a["id"]],
+            })
         return out
 
     # -- the search index -------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from provisioning.tables import Installation, ProvisionJob
 from tests.pages import csrf_token, login
-from tests.provisioning.test_adopt import engine_available, setup  # noqa: F401  (fixtures)
+from tests.provisioning.test_adopt import engine_available, quiet_setup, setup  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.docker, pytest.mark.db]
 
@@ -46,3 +46,18 @@ async def test_adopt_through_the_form_and_watch_the_steps(jobs_client, setup):  
     assert 'http-equiv="refresh"' not in page.text  # a finished job stops refreshing
     listing = await client.get(f"/tenants/{tenant}/installations")
     assert "Aduan Warga" in listing.text and "berjalan" in listing.text
+
+
+async def test_the_publisher_sees_which_regions_run_which_version(client, quiet_setup):  # noqa: F811
+    from tests.conftest import principal
+    from tests.provisioning.test_adopt import CONFIG, _user
+
+    state = client.app.state
+    await state.provisioning.adopt(
+        await principal(await _user("op-paser")), quiet_setup["paser"].slug, "aduan-warga", "1.2.0", CONFIG
+    )
+    await login(client, "bandung")
+    page = await client.get("/my/apps")
+    assert page.status_code == 200
+    fleet = page.text.split('id="fleet-aduan-warga"')[1].split("</table>")[0]
+    assert "Pemerintah Kabupaten Paser" in fleet and "1.2.0" in fleet and "menunggu" in fleet
