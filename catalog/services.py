@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,6 +70,9 @@ class CatalogService:
         self.search = search
         self.store = store
         self.limits = limits
+        # Called with the app's id when one of its versions becomes adoptable (approved or
+        # unyanked): provisioning applies installations' update policies.
+        self.version_listeners: list[Callable[[int], Awaitable[Any]]] = []
 
     # -- publishing -------------------------------------------------------------------
 
@@ -319,6 +322,12 @@ class CatalogService:
                 detail={"reason": reason} if reason else {},
             )
         await self.sync_search([slug])
+        if action in ("approve", "unyank"):
+            for listener in self.version_listeners:
+                try:
+                    await listener(row.app)
+                except Exception:  # noqa: BLE001  (the review stands; the reconciler retries)
+                    log.exception("a listener for %s@%s failed", slug, version)
         return self._version_schema(row, slug)
 
     async def _version_for_update(self, slug: str, version: str) -> AppVersion:

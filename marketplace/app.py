@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, Router
@@ -161,6 +162,23 @@ async def reconcile_forever(reconciler: Reconciler, stop: asyncio.Event, every: 
             log.exception("reconciling failed")
 
 
+def build_engine(settings: Settings) -> DockerEngine:
+    """The container engine named by LUMBUNG_ENGINE."""
+    if settings.container_engine == "swarm":
+        from provisioning.swarm import SwarmEngine
+
+        return SwarmEngine()
+    return DockerEngine()
+
+
+def build_job_runner(settings: Settings, engine: DockerEngine, store: BundleStore, cipher: ConfigCipher) -> JobRunner:
+    return JobRunner(
+        engine, store, cipher, snapshot_dir=settings.snapshot_dir,
+        retention=timedelta(days=settings.retention_days),
+        stale_after=timedelta(seconds=settings.job_stale_seconds),
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the marketplace application."""
     settings = settings or get_settings()
@@ -174,15 +192,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.start_connection_pool()
         app.state.catalog = build_catalog_service(settings)
         cipher = ConfigCipher(settings.secret_key)
-        docker_engine = DockerEngine()
+        docker_engine = build_engine(settings)
         app.state.provisioning = ProvisioningService(cipher, docker_engine)
+        app.state.catalog.version_listeners.append(app.state.provisioning.apply_update_policies)
         stop_jobs = asyncio.Event()
         worker = None
         reconciling = None
         if settings.run_jobs:
-            runner = JobRunner(docker_engine, app.state.catalog.store, cipher)
+            runner = build_job_runner(settings, docker_engine, app.state.catalog.store, cipher)
             worker = asyncio.create_task(runner.work(stop_jobs), name="lumbung-jobs")
-            reconciler = Reconciler(docker_engine, remove_orphans=settings.remove_orphans)
+            reconciler = Reconciler(docker_engine, remove_orphans=settings.remove_orphans,
+                                    policies=app.state.provisioning.apply_update_policies)
             reconciling = asyncio.create_task(
                 reconcile_forever(reconciler, stop_jobs, settings.reconcile_seconds), name="lumbung-reconciler"
             )

@@ -129,18 +129,26 @@ def reconcile(remove_orphans: bool) -> None:
     """Compare installations with the container engine once and put right what drifted."""
 
     async def go() -> Any:
-        from provisioning.engine import DockerEngine
+        from marketplace.app import build_engine
+        from marketplace.settings import get_settings
+        from provisioning.config import ConfigCipher
         from provisioning.reconciler import Reconciler
+        from provisioning.services import ProvisioningService
 
-        async with DockerEngine() as engine:
-            return await Reconciler(engine, remove_orphans=remove_orphans).run_once()
+        settings = get_settings()
+        async with build_engine(settings) as engine:
+            service = ProvisioningService(ConfigCipher(settings.secret_key), engine)
+            return await Reconciler(
+                engine, remove_orphans=remove_orphans, policies=service.apply_update_policies
+            ).run_once()
 
     report = run(go)
     if not report.engine_available:
         raise CliError("the container engine cannot be reached: installations are marked unknown")
     console.print(
         f"restore jobs queued {report.restore_jobs}, started {report.started}, stopped {report.stopped}, "
-        f"orphans {report.orphans}, removed {report.removed_orphans}"
+        f"orphans {report.orphans}, removed {report.removed_orphans}, "
+        f"retention ended (purge jobs) {report.expired}, upgrades queued by update policies {report.upgrade_jobs}"
     )
 
 

@@ -73,6 +73,10 @@ class Settings:
     run_jobs: bool
     reconcile_seconds: int
     remove_orphans: bool
+    snapshot_dir: Path
+    retention_days: int
+    job_stale_seconds: int
+    container_engine: str
     debug: bool
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "marketplace" / "static")
@@ -126,6 +130,9 @@ def load_settings() -> Settings:
         raise SettingsError(f"LUMBUNG_LOCALE must be 'id' or 'en', got {locale!r}")
     host = os.environ.get("LUMBUNG_HOST", "127.0.0.1")
     port = _int("LUMBUNG_PORT", 8000)
+    container_engine = os.environ.get("LUMBUNG_ENGINE", "docker").strip().lower()
+    if container_engine not in {"docker", "swarm"}:
+        raise SettingsError(f"LUMBUNG_ENGINE must be 'docker' or 'swarm', got {container_engine!r}")
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -149,6 +156,10 @@ def load_settings() -> Settings:
         run_jobs=_bool("LUMBUNG_RUN_JOBS", True),
         reconcile_seconds=_int("LUMBUNG_RECONCILE_SECONDS", 60),
         remove_orphans=_bool("LUMBUNG_REMOVE_ORPHANS", False),
+        snapshot_dir=Path(os.environ.get("LUMBUNG_SNAPSHOT_DIR", str(data_dir / "snapshots"))),
+        retention_days=_int("LUMBUNG_RETENTION_DAYS", 30),
+        job_stale_seconds=_int("LUMBUNG_JOB_STALE_SECONDS", 60),
+        container_engine=container_engine,
         debug=_bool("LUMBUNG_DEBUG", False),
     )
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import File
 
+from marketplace.errors import ValidationFailed
 from provisioning.services import ProvisioningService
 
 
@@ -17,6 +20,21 @@ class AdoptBody(msgspec.Struct, forbid_unknown_fields=True):
     version: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     config: dict[str, str] = {}
     update_policy: str = "pinned"
+
+
+class UpgradeBody(msgspec.Struct, forbid_unknown_fields=True):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    config: dict[str, str] = {}
+
+
+class ChangeBody(msgspec.Struct, forbid_unknown_fields=True):
+    config: dict[str, str] | None = None
+    update_policy: str | None = None
+
+
+class JobLink(msgspec.Struct):
+    job_id: int
+    job_url: str
 
 
 class AdoptionOut(msgspec.Struct):
@@ -64,6 +82,49 @@ class ProvisioningApiController(Controller):
         self, request: Request, provisioning: NamedDependency[ProvisioningService], tenant: FromPath[str]
     ) -> list[dict[str, Any]]:
         return await provisioning.installations(request.user, tenant)
+
+    @post("/installations/{installation_id:int}/upgrade", opt={"access": "installer"}, status_code=202,
+          summary="Move to another approved version, data kept (snapshotted first; rolled back by itself on failure)")
+    async def upgrade(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService],
+        installation_id: FromPath[int], data: JSONBody[UpgradeBody],
+    ) -> JobLink:
+        job_id = await provisioning.upgrade(request.user, installation_id, data.version, data.config)
+        return JobLink(job_id, f"/api/v1/jobs/{job_id}")
+
+    @post("/installations/{installation_id:int}/rollback", opt={"access": "installer"}, status_code=202,
+          summary="Return to the version before the last upgrade, with its data snapshot")
+    async def rollback(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> JobLink:
+        job_id = await provisioning.rollback(request.user, installation_id)
+        return JobLink(job_id, f"/api/v1/jobs/{job_id}")
+
+    @patch("/installations/{installation_id:int}", opt={"access": "installer"},
+           summary="Change settings (recreates the container; returns the job) and/or the update policy")
+    async def change(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService],
+        installation_id: FromPath[int], data: JSONBody[ChangeBody],
+    ) -> Response[dict[str, Any]]:
+        if data.config is None and data.update_policy is None:
+            raise ValidationFailed("nothing to change", errors=[{"field": "body", "message": "give config or update_policy"}])
+        out: dict[str, Any] = {}
+        if data.update_policy is not None:
+            await provisioning.set_update_policy(request.user, installation_id, data.update_policy)
+            out["update_policy"] = data.update_policy
+        if data.config is not None:
+            job_id = await provisioning.reconfigure(request.user, installation_id, data.config)
+            out.update(job_id=job_id, job_url=f"/api/v1/jobs/{job_id}")
+        return Response(out, status_code=202 if "job_id" in out else 200)
+
+    @get("/installations/{installation_id:int}/data.tar", opt={"access": "installer"},
+         summary="The installation's data volumes as a tar archive (also during retention after removal)")
+    async def export(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> File:
+        path, name = await provisioning.export_data(request.user, installation_id)
+        return File(path=path, filename=name, media_type="application/x-tar",
+                    background=BackgroundTask(path.unlink, missing_ok=True))
 
     @post("/installations/{installation_id:int}/{action:str}", opt={"access": "installer"}, status_code=202,
           summary="start, stop, restart, deprovision (data kept) or purge an installation; returns the job")

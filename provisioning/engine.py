@@ -46,7 +46,7 @@ import tarfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,7 @@ LABEL_INSTALLATION = "org.lumbung.installation"
 LABEL_PATH = (
     "org.lumbung.path"  # on volumes: the container path the volume is mounted at
 )
+LABEL_HELPER = "org.lumbung.data-helper"  # a never-started container that copies volume data
 
 DEFAULT_NETWORK_POOL = "10.128.0.0/9"
 DEFAULT_PUBLISH_ADDRESS = "127.0.0.1"
@@ -216,6 +217,12 @@ class ProvisioningEngine(Protocol):
     async def remove_network(self, tenant_slug: str) -> None: ...
     async def remove_volumes(self, installation_id: int) -> None: ...
     async def logs(self, installation_id: int, tail: int = 100) -> str: ...
+    async def snapshot(
+        self, installation_id: int, image: str, paths: Sequence[str], dest: Path
+    ) -> int: ...
+    async def restore(
+        self, installation_id: int, tenant_slug: str, image: str, paths: Sequence[str], src: Path
+    ) -> None: ...
     async def inspect(self, installation_id: int) -> dict | None: ...
     async def list_owned(self) -> list[dict]: ...
 
@@ -1085,6 +1092,93 @@ class DockerEngine(ProvisioningEngine):
         return await self._call(owned)
 
 
+    # -- data: snapshots, restores and exports -------------------------------------------
+
+    def _helper(self, installation_id: int, image: str, paths: Sequence[str], *, no_copy: bool) -> Any:
+        """A container that is created but never started, with the installation's volumes
+        mounted: the engine copies files in and out of stopped containers, so this works for
+        any image, even one without a shell. Its root filesystem is writable because the
+        engine refuses archives on read-only ones; it never runs, so nothing can use that.
+        It has no installation label, so the reconciler never takes it for the app."""
+        import docker
+
+        name = f"{container_name(installation_id)}-data"
+        try:
+            self.client.api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass
+        return self.client.containers.create(
+            image,
+            entrypoint=["/never-started"],  # the engine wants a command even for this one
+            name=name,
+            network_mode="none",
+            labels={LABEL_MANAGED: "true", LABEL_HELPER: str(int(installation_id))},
+            mounts=[
+                docker.types.Mount(target=path, source=volume_name(installation_id, path), type="volume", no_copy=no_copy)
+                for path in paths
+            ],
+        )
+
+    def _volume_exists(self, name: str) -> bool:
+        import docker
+
+        try:
+            self.client.volumes.get(name)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    async def snapshot(self, installation_id: int, image: str, paths: Sequence[str], dest: Path) -> int:
+        """Write the contents of the installation's volumes (mounted at `paths`) to the tar
+        archive `dest`, with member names as absolute container paths without the leading
+        '/' (`data/app.db`). Stop the app first for a consistent copy. The file appears
+        whole or not at all. Returns its size in bytes."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+
+        def snapshot() -> int:
+            import docker
+
+            present = [p for p in paths if self._volume_exists(volume_name(installation_id, p))]
+            if not present:
+                raise ProvisioningError(f"Installation {installation_id} has no data volumes to copy.")
+            helper = self._helper(installation_id, image, present, no_copy=True)
+            try:
+                with open(partial, "wb") as raw, tarfile.open(fileobj=raw, mode="w|") as out:
+                    for path in present:
+                        try:
+                            stream, _stat = helper.get_archive(path)
+                        except docker.errors.NotFound:
+                            continue
+                        _copy_archive(stream, out, prefix=path.strip("/").rpartition("/")[0])
+                os.replace(partial, dest)
+                return dest.stat().st_size
+            finally:
+                partial.unlink(missing_ok=True)
+                self._force_remove(helper)
+
+        return await self._call(snapshot)
+
+    async def restore(self, installation_id: int, tenant_slug: str, image: str, paths: Sequence[str], src: Path) -> None:
+        """Replace the contents of the installation's volumes with the snapshot `src`: the
+        volumes are emptied (removed and created again) and then filled. The app's
+        container must be removed first."""
+        await self.remove_volumes(installation_id)
+        for path in paths:
+            await self.ensure_volume(installation_id, tenant_slug, path)
+
+        def restore() -> None:
+            helper = self._helper(installation_id, image, paths, no_copy=True)
+            try:
+                with open(src, "rb") as data:
+                    if not helper.put_archive("/", data):
+                        raise ProvisioningError(f"The snapshot {src.name} could not be restored.")
+            finally:
+                self._force_remove(helper)
+
+        await self._call(restore)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -1155,3 +1249,37 @@ def _is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError)) and not isinstance(
         exc, ProvisioningError
     )
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the engine's archive stream)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _copy_archive(chunks: Iterable[bytes], out: tarfile.TarFile, *, prefix: str) -> None:
+    """Copy every member of the tar stream `chunks` into `out`, with `prefix/` put in front
+    of member names (and of hard-link targets), streaming file contents."""
+    with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks), 1024 * 1024), mode="r|") as tar:
+        for member in tar:
+            if prefix:
+                member.name = f"{prefix}/{member.name}"
+                if member.islnk():
+                    member.linkname = f"{prefix}/{member.linkname}"
+            out.addfile(member, tar.extractfile(member) if member.isreg() else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from marketplace.db import engine as db_engine
 from provisioning.config import ConfigCipher, environment
 from provisioning.engine import ProvisioningEngine, container_spec
 from provisioning.errors import ProvisioningError
+from catalog.tables import AppVersion
 from provisioning.tables import AdoptionEvent, Installation, ProvisionJob
 
 log = logging.getLogger("lumbung.jobs")
@@ -45,6 +47,30 @@ OPERATION_STEPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("remove_network", "Remove the tenant network if unused"),
     ),
 }
+# Changing what runs: the old container is stopped and its data copied before anything
+# else changes, so a failure can bring back exactly what ran before (see JobRunner._recover).
+UPGRADE_STEPS = (
+    ("image", "Build or load the new version's image"),
+    ("stop", "Stop the app"),
+    ("snapshot", "Snapshot the data volumes"),
+    ("replace", "Start the new version on the same data"),
+    ("health", "Wait for the health check"),
+    ("publish", "Publish the address"),
+)
+ROLLBACK_STEPS = (
+    ("image", "Load the previous version's image"),
+    ("stop", "Stop the app"),
+    ("snapshot", "Snapshot the current data"),
+    ("replace", "Restore the data from before the upgrade and start the previous version"),
+    ("health", "Wait for the health check"),
+    ("publish", "Publish the address"),
+)
+RECONFIGURE_STEPS = (
+    ("replace", "Recreate the container with the new configuration"),
+    ("health", "Wait for the health check"),
+    ("publish", "Publish the address"),
+)
+CHANGE_STEPS = {"upgrade": UPGRADE_STEPS, "rollback": ROLLBACK_STEPS, "reconfigure": RECONFIGURE_STEPS}
 # What an operation leaves: (desired state, observed state)
 OPERATION_RESULT = {
     "stop": ("stopped", "stopped"),
@@ -55,6 +81,7 @@ OPERATION_RESULT = {
 }
 STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0
+RETENTION = timedelta(days=30)
 
 
 def new_steps(steps: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
@@ -72,11 +99,25 @@ def worker_name() -> str:
 class JobRunner:
     """Claims queued jobs and carries them out against a provisioning engine."""
 
-    def __init__(self, engine: ProvisioningEngine, store: BundleStore, cipher: ConfigCipher, *, name: str | None = None):
+    def __init__(
+        self,
+        engine: ProvisioningEngine,
+        store: BundleStore,
+        cipher: ConfigCipher,
+        *,
+        name: str | None = None,
+        snapshot_dir: Path | None = None,
+        retention: timedelta = RETENTION,
+        stale_after: timedelta = STALE_AFTER,
+    ):
         self.engine = engine
         self.store = store
         self.cipher = cipher
         self.name = name or worker_name()
+        self.snapshot_dir = snapshot_dir or store.root.parent / "snapshots"
+        self.retention = retention
+        self.stale_after = stale_after
+        self.heartbeat_every = min(HEARTBEAT_EVERY, stale_after.total_seconds() / 3)
 
     async def claim_next(self) -> int | None:
         db = db_engine()
@@ -92,7 +133,7 @@ class JobRunner:
 
     async def requeue_stale(self) -> int:
         """Jobs whose worker stopped beating (killed, crashed) go back to the queue."""
-        cutoff = _now() - STALE_AFTER
+        cutoff = _now() - self.stale_after
         stale = await ProvisionJob.select(ProvisionJob.id).where(
             (ProvisionJob.state == "running") & (ProvisionJob.heartbeat_at < cutoff)
         )
@@ -150,18 +191,44 @@ class JobRunner:
             Installation.version.manifest.as_alias("manifest"),
             Installation.version.bundle_sha256.as_alias("bundle_sha256"),
         ).where(Installation.id == job.installation).output(load_json=True).first()
-        return {"installation": row, "manifest": load_manifest_document(row["manifest"])}
+        manifest = load_manifest_document(row["manifest"])
+        ctx: dict[str, Any] = {"installation": row, "manifest": manifest, "job": job}
+        # The version the job moves to (upgrade, rollback); otherwise the installed one.
+        ctx["target"] = {"id": row["version"], "version": row["version_string"], "manifest": manifest,
+                         "bundle_sha256": row["bundle_sha256"]}
+        if job.params.get("to_version"):
+            target = await AppVersion.select(
+                AppVersion.id, AppVersion.version, AppVersion.manifest, AppVersion.bundle_sha256
+            ).where(AppVersion.id == job.params["to_version"]).output(load_json=True).first()
+            if target is not None:
+                ctx["target"] = {**target, "manifest": load_manifest_document(target["manifest"])}
+        return ctx
 
     async def _step(self, key: str, ctx: dict[str, Any]) -> str:
         inst, manifest = ctx["installation"], ctx["manifest"]
         if key == "resources":
             return f"{manifest.resources.memory // (1024 * 1024)} MiB, {manifest.resources.cpu} CPU"
         if key == "image":
-            path: Path = self.store.path_for(inst["bundle_sha256"])
-            image = await self.engine.ensure_image(inst["app_slug"], inst["version_string"], path, None)
+            target = ctx["target"]
+            path: Path = self.store.path_for(target["bundle_sha256"])
+            image = await self.engine.ensure_image(inst["app_slug"], target["version"], path, None)
             ctx["image"] = image
-            await Installation.update({Installation.image_id: image}).where(Installation.id == inst["id"])
+            if ctx["job"].kind in CHANGE_STEPS:
+                ctx["job"].params["image"] = image  # the installation switches only when the job succeeds
+            else:
+                await Installation.update({Installation.image_id: image}).where(Installation.id == inst["id"])
             return image[:19]
+        if key == "snapshot":
+            paths = [v.path for v in manifest.volumes]
+            if not paths:
+                return "no data volumes"
+            job = ctx["job"]
+            dest = self.snapshot_dir / f"installation-{inst['id']}" / f"job-{job.id}.tar"
+            size = await self.engine.snapshot(inst["id"], inst["image_id"], paths, dest)
+            job.params["snapshot"] = str(dest)
+            return f"{size / 1024 / 1024:.1f} MiB"
+        if key == "replace":
+            return await self._replace(ctx)
         if key == "network":
             await self.engine.ensure_network(inst["tenant_slug"])
             for volume in manifest.volumes:
@@ -177,7 +244,7 @@ class JobRunner:
             ).where(Installation.id == inst["id"])
             return running.container_id[:12]
         if key == "health":
-            check = manifest.container.health_check
+            check = ctx["target"]["manifest"].container.health_check
             await self.engine.wait_healthy(inst["id"], check.path, timeout=check.timeout_seconds, interval=check.interval_seconds)
             return check.path
         if key == "stop":
@@ -202,20 +269,79 @@ class JobRunner:
             await self.engine.remove_network(inst["tenant_slug"])
             return "removed"
         if key == "publish":
+            if ctx["job"].kind in CHANGE_STEPS:
+                return ctx["job"].params.get("url", "")
             url = (await Installation.select(Installation.url).where(Installation.id == inst["id"]).first())["url"]
             await Installation.update({Installation.observed_state: "running"}).where(Installation.id == inst["id"])
             return url
         raise ValueError(f"unknown step {key}")
 
-    async def _save(self, job: ProvisionJob, done: int) -> None:
-        job.progress = int(100 * done / max(len(job.steps), 1))
+    async def _replace(self, ctx: dict[str, Any]) -> str:
+        """Remove the app's container and start the target version (or configuration) on
+        the installation's volumes; a rollback first restores the data snapshot it returns
+        to. Safe to repeat: it always ends with exactly one container."""
+        inst, job, target = ctx["installation"], ctx["job"], ctx["target"]
+        manifest = target["manifest"]
+        job.params["data_changed"] = True
+        await self._save(job, None)
+        await self.engine.remove_container(inst["id"])
+        restore = job.params.get("restore")
+        if restore:
+            paths = [v.path for v in manifest.volumes]
+            if not Path(restore).is_file():
+                raise ProvisioningError("The data snapshot to return to is missing; nothing was changed.")
+            await self.engine.restore(inst["id"], inst["tenant_slug"], job.params.get("image") or inst["image_id"],
+                                      paths, Path(restore))
+        for volume in manifest.volumes:
+            await self.engine.ensure_volume(inst["id"], inst["tenant_slug"], volume.path)
+        config = job.params.get("config", inst["config"]) or {}
+        image = job.params.get("image") or inst["image_id"]
+        running = await self.engine.run(
+            container_spec(inst["id"], inst["tenant_slug"], manifest, image, environment(config, self.cipher))
+        )
+        job.params.update({"container_id": running.container_id, "url": running.url})
+        return running.container_id[:12]
+
+    async def _recover(self, job: ProvisionJob, ctx: dict[str, Any]) -> None:
+        """After a failed upgrade, rollback or configuration change: bring back the version,
+        configuration and (when the new version may have changed it) data that ran before."""
+        inst, manifest = ctx["installation"], ctx["manifest"]
+        step = {"key": "recover", "label": "Roll back to what ran before", "state": "running", "detail": ""}
+        job.steps.append(step)
+        await self._save(job, None)
+        await self.engine.remove_container(inst["id"])
+        snapshot = job.params.get("snapshot")
+        if snapshot and job.params.get("data_changed") and Path(snapshot).is_file():
+            await self.engine.restore(inst["id"], inst["tenant_slug"], inst["image_id"],
+                                      [v.path for v in manifest.volumes], Path(snapshot))
+        running = await self.engine.run(
+            container_spec(inst["id"], inst["tenant_slug"], manifest, inst["image_id"],
+                           environment(inst["config"] or {}, self.cipher))
+        )
+        check = manifest.container.health_check
+        await self.engine.wait_healthy(inst["id"], check.path, timeout=check.timeout_seconds,
+                                       interval=check.interval_seconds)
+        await Installation.update(
+            {Installation.container_id: running.container_id, Installation.url: running.url,
+             Installation.observed_state: "running" if inst["desired_state"] == "running" else "stopped"}
+        ).where(Installation.id == inst["id"])
+        if inst["desired_state"] == "stopped":
+            await self.engine.stop(inst["id"])
+        step["state"], step["detail"] = "done", inst["version_string"]
+        await self._save(job, None)
+
+    async def _save(self, job: ProvisionJob, done: int | None) -> None:
+        """Persist the job's steps and params; `done` steps set the progress (None keeps it)."""
+        if done is not None:
+            job.progress = int(100 * done / max(len(job.steps), 1))
         await ProvisionJob.update(
-            {ProvisionJob.steps: job.steps, ProvisionJob.progress: job.progress, ProvisionJob.heartbeat_at: _now()}
+            {ProvisionJob.steps: job.steps, ProvisionJob.params: job.params, ProvisionJob.progress: job.progress,
+             ProvisionJob.heartbeat_at: _now()}
         ).where(ProvisionJob.id == job.id)
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            await asyncio.sleep(self.heartbeat_every)
             await ProvisionJob.update({ProvisionJob.heartbeat_at: _now()}).where(ProvisionJob.id == job_id)
 
     async def _finish(self, job: ProvisionJob, ctx: dict[str, Any]) -> None:
@@ -228,12 +354,19 @@ class JobRunner:
                 kind="adopted", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
                 to_version=inst["version_string"], created_at=_now(),
             ).save()
+        elif job.kind in CHANGE_STEPS:
+            await self._switch(job, ctx)
         elif job.kind in OPERATION_RESULT:
             desired, observed = OPERATION_RESULT[job.kind]
             changes: dict[Any, Any] = {Installation.desired_state: desired, Installation.observed_state: observed}
             if desired == "removed":
-                changes[Installation.removed_at] = _now()
+                changes[Installation.removed_at] = inst["removed_at"] or _now()
                 changes[Installation.url] = ""
+                changes[Installation.retain_until] = (inst["removed_at"] or _now()) + self.retention
+            if job.kind == "purge":
+                shutil.rmtree(self.snapshot_dir / f"installation-{inst['id']}", ignore_errors=True)
+                changes[Installation.snapshot] = ""
+                changes[Installation.retain_until] = None
             await Installation.update(changes).where(Installation.id == inst["id"])
             if job.kind == "deprovision" or (job.kind == "purge" and inst["desired_state"] != "removed"):
                 await AdoptionEvent(
@@ -249,6 +382,28 @@ class JobRunner:
                 step["state"], step["detail"] = "failed", message[:500]
         log.warning("job %s failed: %s", job.id, message)
         inst = ctx["installation"]
+        if job.kind in CHANGE_STEPS and any(
+            step["key"] != "image" and step["state"] in ("done", "failed") for step in job.steps
+        ):
+            # The old container was stopped or replaced: bring back what ran before.
+            try:
+                await self._recover(job, ctx)
+                message += f" Version {inst['version_string']} runs again as before."
+                if job.kind == "upgrade":
+                    await Installation.update({Installation.skipped_version: ctx["target"]["version"]}).where(
+                        Installation.id == inst["id"]
+                    )
+                    await AdoptionEvent(
+                        kind="rolled_back", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
+                        from_version=ctx["target"]["version"], to_version=inst["version_string"], created_at=_now(),
+                    ).save()
+            except Exception as again:  # noqa: BLE001  (recorded on the job and the installation)
+                reason = again.message if isinstance(again, ProvisioningError) else f"{type(again).__name__}: {again}"
+                message += f" Bringing back version {inst['version_string']} failed too: {reason}"
+                for step in job.steps:
+                    if step["state"] == "running":
+                        step["state"], step["detail"] = "failed", reason[:500]
+                await Installation.update({Installation.observed_state: "failed"}).where(Installation.id == inst["id"])
         if job.kind != "provision":
             # An operation on a running installation failed: record it, leave the app be.
             await Installation.update({Installation.last_error: message[:2000]}).where(Installation.id == inst["id"])
@@ -271,3 +426,39 @@ class JobRunner:
             {ProvisionJob.state: "failed", ProvisionJob.steps: job.steps, ProvisionJob.error: message[:2000],
              ProvisionJob.log: (job.log + tail)[-20_000:], ProvisionJob.finished_at: _now()}
         ).where(ProvisionJob.id == job.id)
+
+    async def _switch(self, job: ProvisionJob, ctx: dict[str, Any]) -> None:
+        """A successful upgrade, rollback or configuration change becomes what the
+        installation runs; the version left behind and its data snapshot are kept for a
+        rollback (a rollback consumes the snapshot it restored)."""
+        inst, target, params = ctx["installation"], ctx["target"], job.params
+        changes: dict[Any, Any] = {
+            Installation.container_id: params.get("container_id", inst["container_id"]),
+            Installation.url: params.get("url", inst["url"]),
+            Installation.observed_state: "running",
+            Installation.desired_state: "running",
+            Installation.last_error: "",
+        }
+        if "config" in params:
+            changes[Installation.config] = params["config"]
+        if job.kind in ("upgrade", "rollback"):
+            changes.update({
+                Installation.version: target["id"],
+                Installation.image_id: params["image"],
+                Installation.previous_version: inst["version"],
+                Installation.snapshot: params.get("snapshot", ""),
+                Installation.memory_bytes: target["manifest"].resources.memory,
+                Installation.cpu: target["manifest"].resources.cpu,
+            })
+            if job.kind == "upgrade":
+                changes[Installation.skipped_version] = ""
+        await Installation.update(changes).where(Installation.id == inst["id"])
+        if job.kind in ("upgrade", "rollback"):
+            left = {inst["snapshot"], params.get("restore", "")} - {params.get("snapshot", ""), ""}
+            for path in left:
+                Path(path).unlink(missing_ok=True)
+            await AdoptionEvent(
+                kind="upgraded" if job.kind == "upgrade" else "rolled_back", tenant=inst["tenant"], app=inst["app"],
+                installation=inst["id"], from_version=inst["version_string"], to_version=target["version"],
+                created_at=_now(),
+            ).save()

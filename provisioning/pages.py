@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from litestar.response import Redirect, Template
+from litestar.background_tasks import BackgroundTask
+from litestar.response import File, Redirect, Template
 
 from catalog.services import CatalogService
 from marketplace.errors import Conflict, NotFound, ValidationFailed
@@ -70,6 +71,65 @@ class ProvisioningPagesController(Controller):
     @get("/jobs/{job_id:int}", opt={"access": "user"})
     async def job(self, request: Request, provisioning: NamedDependency[ProvisioningService], job_id: FromPath[int]) -> Template:
         return Template("provisioning/job.html", context={"job": await provisioning.job(request.user, job_id)})
+
+    @get("/installations/{installation_id:int}/settings", opt={"access": "user"})
+    async def settings_form(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> Template:
+        view = await provisioning.settings_view(request.user, installation_id)
+        return Template("provisioning/settings.html", context={"view": view, "errors": [], "message": ""})
+
+    @post("/installations/{installation_id:int}/settings", opt={"access": "user"}, status_code=303)
+    async def settings(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> Redirect | Template:
+        """Save the update policy, and recreate the container when a setting changed."""
+        view = await provisioning.settings_view(request.user, installation_id)
+        form = await request.form()
+        policy = _text(form, "update_policy", 20)
+        changes = {}
+        for item in view["env"]:
+            if item["generate"]:
+                continue
+            value = _text(form, f"config.{item['name']}")
+            if item["secret"] and value == "":
+                continue  # empty keeps the stored secret
+            if value != item["value"]:
+                changes[item["name"]] = value
+        try:
+            if policy and policy != view["update_policy"]:
+                await provisioning.set_update_policy(request.user, installation_id, policy)
+            if changes:
+                job_id = await provisioning.reconfigure(request.user, installation_id, changes)
+                return Redirect(f"/jobs/{job_id}", status_code=303)
+        except (ValidationFailed, Conflict) as exc:
+            view = await provisioning.settings_view(request.user, installation_id)
+            return Template("provisioning/settings.html", status_code=422 if isinstance(exc, ValidationFailed) else 409,
+                            context={"view": view, "errors": getattr(exc, "errors", []), "message": exc.message})
+        return Redirect(f"/tenants/{view['tenant_slug']}/installations", status_code=303)
+
+    @post("/installations/{installation_id:int}/upgrade", opt={"access": "user"}, status_code=303)
+    async def upgrade(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> Redirect:
+        form = await request.form()
+        job_id = await provisioning.upgrade(request.user, installation_id, _text(form, "version", 100))
+        return Redirect(f"/jobs/{job_id}", status_code=303)
+
+    @post("/installations/{installation_id:int}/rollback", opt={"access": "user"}, status_code=303)
+    async def rollback(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> Redirect:
+        job_id = await provisioning.rollback(request.user, installation_id)
+        return Redirect(f"/jobs/{job_id}", status_code=303)
+
+    @get("/installations/{installation_id:int}/data.tar", opt={"access": "user"})
+    async def export(
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+    ) -> File:
+        path, name = await provisioning.export_data(request.user, installation_id)
+        return File(path=path, filename=name, media_type="application/x-tar",
+                    background=BackgroundTask(path.unlink, missing_ok=True))
 
     @post("/installations/{installation_id:int}/{action:str}", opt={"access": "user"}, status_code=303)
     async def operate(

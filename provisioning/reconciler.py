@@ -7,6 +7,8 @@
   out their retention.
 - When the engine cannot be reached, installations become "unknown" and nothing else
   happens; the next pass after the engine returns puts everything right.
+- Removed installations whose retention ended get a "purge" job (data volumes and
+  snapshots deleted), and update policies are applied (upgrades a missed approval owed).
 
 Running it twice in a row changes nothing the second time.
 """
@@ -14,13 +16,14 @@ Running it twice in a row changes nothing the second time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from provisioning.engine import LABEL_INSTALLATION, ProvisioningEngine
 from provisioning.errors import EngineUnavailable
-from provisioning.jobs import new_steps
+from provisioning.jobs import OPERATION_STEPS, new_steps
 from provisioning.tables import Installation, ProvisionJob
 
 log = logging.getLogger("lumbung.reconciler")
@@ -43,19 +46,33 @@ class ReconcileReport:
     unknown: list[int] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # "kind name"
     removed_orphans: list[str] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)  # installations whose retention ended: purge jobs
+    upgrade_jobs: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.restore_jobs or self.started or self.stopped or self.removed_orphans)
+        return bool(
+            self.restore_jobs or self.started or self.stopped or self.removed_orphans or self.expired
+            or self.upgrade_jobs
+        )
 
 
 class Reconciler:
-    def __init__(self, engine: ProvisioningEngine, *, remove_orphans: bool = False):
+    def __init__(
+        self,
+        engine: ProvisioningEngine,
+        *,
+        remove_orphans: bool = False,
+        policies: Callable[[], Awaitable[list[int]]] | None = None,
+    ):
         self.engine = engine
         self.remove_orphans = remove_orphans
+        self.policies = policies
 
     async def run_once(self) -> ReconcileReport:
         report = ReconcileReport()
+        report.expired = await self._expire_retention()
+        report.upgrade_jobs = await self.policies() if self.policies else []
         active = await Installation.select(
             Installation.id, Installation.desired_state, Installation.observed_state
         ).where(Installation.desired_state.is_in(["running", "stopped"]))
@@ -101,6 +118,30 @@ class Reconciler:
                     await self._remove(obj)
                     report.removed_orphans.append(label)
         return report
+
+    async def _expire_retention(self) -> list[int]:
+        """Queue purge jobs for removed installations whose data retention has ended."""
+        now = datetime.now(timezone.utc)
+        due = await Installation.select(Installation.id).where(
+            (Installation.desired_state == "removed") & (Installation.observed_state == "removed")
+            & (Installation.retain_until.is_not_null()) & (Installation.retain_until < now)
+        )
+        busy = {
+            r["installation"]
+            for r in await ProvisionJob.select(ProvisionJob.installation).where(
+                ProvisionJob.state.is_in(["queued", "running"])
+            )
+        }
+        queued = []
+        for row in due:
+            if row["id"] in busy:
+                continue
+            await ProvisionJob(
+                installation=row["id"], kind="purge", state="queued", steps=new_steps(OPERATION_STEPS["purge"]),
+                created_at=now,
+            ).save()
+            queued.append(row["id"])
+        return queued
 
     async def _converge(self, inst: dict[str, Any], container: dict[str, Any] | None, report: ReconcileReport) -> None:
         now = datetime.now(timezone.utc)

@@ -6,8 +6,11 @@ An operator or admin of a tenant adopts an approved version; a job then does the
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from catalog.services import load_manifest_document
@@ -15,10 +18,10 @@ from catalog.tables import App, AppVersion
 from catalog.versions import InvalidVersion, parse_version
 from marketplace.db import transaction
 from marketplace.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from provisioning.config import ConfigCipher, masked, resolve_config
+from provisioning.config import ConfigCipher, masked, merge_config, resolve_config
 from provisioning.engine import ProvisioningEngine
 from provisioning.errors import ProvisioningError
-from provisioning.jobs import OPERATION_STEPS, PROVISION_STEPS, new_steps
+from provisioning.jobs import CHANGE_STEPS, OPERATION_STEPS, PROVISION_STEPS, new_steps
 from provisioning.tables import UPDATE_POLICIES, Installation, ProvisionJob
 from tenants import audit
 from tenants.principal import Principal
@@ -120,14 +123,18 @@ class ProvisioningService:
         )
         return Adoption(installation_id=installation.id, job_id=job.id)
 
-    async def _installation_for(self, principal: Principal, installation_id: int, *, write: bool) -> dict[str, Any]:
+    async def _installation_for(self, principal: Principal | None, installation_id: int, *, write: bool) -> dict[str, Any]:
         row = await Installation.select(
-            Installation.id, Installation.tenant, Installation.desired_state, Installation.observed_state,
+            Installation.id, Installation.tenant, Installation.app, Installation.desired_state,
+            Installation.observed_state, Installation.config, Installation.image_id, Installation.previous_version,
+            Installation.snapshot, Installation.version.version.as_alias("version_string"),
+            Installation.version.manifest.as_alias("manifest"),
             Installation.tenant.slug.as_alias("tenant_slug"), Installation.app.slug.as_alias("app_slug"),
-        ).where(Installation.id == installation_id).first()
+        ).where(Installation.id == installation_id).output(load_json=True).first()
         if row is None:
             raise NotFound("no such installation")
-        await self._tenant_for(principal, row["tenant_slug"], write=write)
+        if principal is not None:  # None: the platform itself (update policies)
+            await self._tenant_for(principal, row["tenant_slug"], write=write)
         return row
 
     async def operate(self, principal: Principal, installation_id: int, action: str) -> int:
@@ -154,6 +161,221 @@ class ProvisioningService:
         )
         return job.id
 
+    async def _queue(
+        self, row: dict[str, Any], kind: str, steps: tuple[tuple[str, str], ...], params: dict[str, Any],
+        user_id: int | None,
+    ) -> int:
+        """Record a job for the installation unless another one is still working on it."""
+        async with transaction():
+            busy = await ProvisionJob.exists().where(
+                (ProvisionJob.installation == row["id"]) & ProvisionJob.state.is_in(["queued", "running"])
+            )
+            if busy:
+                raise Conflict("another job is still working on this installation")
+            job = ProvisionJob(installation=row["id"], kind=kind, state="queued", steps=new_steps(steps),
+                               params=params, created_by=user_id, created_at=_utcnow())
+            await job.save()
+        return job.id
+
+    @staticmethod
+    def _live(row: dict[str, Any]) -> None:
+        if row["desired_state"] == "removed":
+            raise Conflict("the installation was removed")
+        if row["observed_state"] in ("pending", "failed", "restoring"):
+            raise Conflict("the installation is not provisioned yet; wait for its job to finish")
+
+    async def upgrade(
+        self, principal: Principal | None, installation_id: int, version: str, values: dict[str, Any] | None = None,
+        *, row: dict[str, Any] | None = None,
+    ) -> int:
+        """Queue an upgrade (or a move to any other approved version) that keeps the data:
+        the volumes are snapshotted first, and a version that fails its health check is
+        rolled back by itself. `values` change settings on the way (a newer version may
+        need new ones). `principal` None: the platform's update policy."""
+        if row is None:
+            row = await self._installation_for(principal, installation_id, write=True)
+        self._live(row)
+        try:
+            parse_version(version)
+        except InvalidVersion as exc:
+            raise ValidationFailed("the upgrade is not valid", errors=[{"field": "version", "message": str(exc)}]) from None
+        if version == row["version_string"]:
+            raise Conflict(f"version {version} is already installed")
+        target = await AppVersion.select(
+            AppVersion.id, AppVersion.status, AppVersion.yanked, AppVersion.manifest
+        ).where((AppVersion.app == row["app"]) & (AppVersion.version == version)).output(load_json=True).first()
+        if target is None or target["status"] != "approved":
+            raise NotFound("no such approved version")
+        if target["yanked"]:
+            raise Conflict(f"version {version} was yanked and cannot be installed; choose another version")
+        manifest = load_manifest_document(target["manifest"])
+        stored, _env = merge_config(manifest, row["config"] or {}, values or {}, self.cipher)
+        job_id = await self._queue(
+            row, "upgrade", CHANGE_STEPS["upgrade"], {"to_version": target["id"], "config": stored},
+            principal.user_id if principal else None,
+        )
+        await audit.record(
+            "installation.upgrade", actor=principal, actor_name="" if principal else "update policy",
+            tenant_id=row["tenant"], subject_tenant_id=row["tenant"], object_type="installation",
+            object_id=f"{row['tenant_slug']}/{row['app_slug']}",
+            detail={"job": job_id, "from": row["version_string"], "to": version},
+        )
+        return job_id
+
+    async def rollback(self, principal: Principal, installation_id: int) -> int:
+        """Queue a return to the version before the last upgrade, with the data as it was
+        then. The current data is snapshotted first, so a rollback can be undone."""
+        row = await self._installation_for(principal, installation_id, write=True)
+        self._live(row)
+        if not row["previous_version"]:
+            raise Conflict("there is no earlier version to roll back to")
+        previous = await AppVersion.select(AppVersion.id, AppVersion.version).where(
+            AppVersion.id == row["previous_version"]
+        ).first()
+        params: dict[str, Any] = {"to_version": previous["id"]}
+        if row["snapshot"]:
+            if not Path(row["snapshot"]).is_file():
+                raise Conflict("the data snapshot from before the upgrade is missing; a rollback would lose data")
+            params["restore"] = row["snapshot"]
+        job_id = await self._queue(row, "rollback", CHANGE_STEPS["rollback"], params, principal.user_id)
+        await audit.record(
+            "installation.rollback", actor=principal, tenant_id=row["tenant"], subject_tenant_id=row["tenant"],
+            object_type="installation", object_id=f"{row['tenant_slug']}/{row['app_slug']}",
+            detail={"job": job_id, "from": row["version_string"], "to": previous["version"]},
+        )
+        return job_id
+
+    async def reconfigure(self, principal: Principal, installation_id: int, values: dict[str, Any]) -> int:
+        """Queue a configuration change: the container is recreated with the new values; if
+        the app then fails its health check, the previous configuration comes back."""
+        row = await self._installation_for(principal, installation_id, write=True)
+        self._live(row)
+        if not isinstance(values, dict) or not values:
+            raise ValidationFailed("nothing to change", errors=[{"field": "config", "message": "name the settings to change"}])
+        stored, _env = merge_config(load_manifest_document(row["manifest"]), row["config"] or {}, values, self.cipher)
+        job_id = await self._queue(row, "reconfigure", CHANGE_STEPS["reconfigure"], {"config": stored}, principal.user_id)
+        await audit.record(
+            "installation.reconfigure", actor=principal, tenant_id=row["tenant"], subject_tenant_id=row["tenant"],
+            object_type="installation", object_id=f"{row['tenant_slug']}/{row['app_slug']}",
+            detail={"job": job_id, "settings": sorted(values)},
+        )
+        return job_id
+
+    async def set_update_policy(self, principal: Principal, installation_id: int, policy: str) -> None:
+        row = await self._installation_for(principal, installation_id, write=True)
+        if policy not in UPDATE_POLICIES:
+            raise ValidationFailed(
+                "unknown update policy", errors=[{"field": "update_policy", "message": f"one of {', '.join(UPDATE_POLICIES)}"}]
+            )
+        if row["desired_state"] == "removed":
+            raise Conflict("the installation was removed")
+        await Installation.update({Installation.update_policy: policy}).where(Installation.id == installation_id)
+        await audit.record(
+            "installation.policy", actor=principal, tenant_id=row["tenant"], subject_tenant_id=row["tenant"],
+            object_type="installation", object_id=f"{row['tenant_slug']}/{row['app_slug']}", detail={"policy": policy},
+        )
+        if policy != "pinned":
+            await self.apply_update_policies(row["app"])
+
+    async def apply_update_policies(self, app_id: int | None = None) -> list[int]:
+        """Queue upgrades for installations whose update policy allows a newer approved
+        version (auto-patch: same minor; auto-minor: same major; never prereleases, never a
+        version that failed before). Installations with a job under way wait for the next
+        pass. Returns the job ids."""
+        query = Installation.select(
+            Installation.id, Installation.app, Installation.update_policy, Installation.skipped_version,
+        ).where(
+            Installation.update_policy.is_in(["auto-patch", "auto-minor"])
+            & Installation.desired_state.is_in(["running", "stopped"])
+            & Installation.observed_state.is_in(["running", "stopped", "unknown"])
+        )
+        if app_id is not None:
+            query = query.where(Installation.app == app_id)
+        candidates = await query
+        if not candidates:
+            return []
+        by_app = await self._adoptable_versions({c["app"] for c in candidates})
+        jobs = []
+        for candidate in candidates:
+            row = await self._installation_for(None, candidate["id"], write=True)
+            current = parse_version(row["version_string"])
+            chosen = None
+            for version in by_app.get(candidate["app"], []):
+                parsed = parse_version(version)
+                if parsed <= current or version == candidate["skipped_version"]:
+                    continue
+                if parsed.major != current.major:
+                    continue
+                if candidate["update_policy"] == "auto-patch" and parsed.minor != current.minor:
+                    continue
+                chosen = version if chosen is None or parsed > parse_version(chosen) else chosen
+            if chosen is None:
+                continue
+            try:
+                jobs.append(await self.upgrade(None, candidate["id"], chosen, row=row))
+            except (Conflict, ValidationFailed, NotFound):
+                continue  # busy, or the new version needs settings only a person can give
+        return jobs
+
+    @staticmethod
+    async def _adoptable_versions(app_ids: set[int]) -> dict[int, list[str]]:
+        """Approved, unyanked, non-prerelease versions per app."""
+        rows = await AppVersion.select(AppVersion.app, AppVersion.version).where(
+            AppVersion.app.is_in(list(app_ids)) & (AppVersion.status == "approved") & (AppVersion.yanked == False)  # noqa: E712
+        )
+        out: dict[int, list[str]] = {}
+        for r in rows:
+            if parse_version(r["version"]).prerelease is None:
+                out.setdefault(r["app"], []).append(r["version"])
+        return out
+
+    async def export_data(self, principal: Principal, installation_id: int) -> tuple[Path, str]:
+        """A tar archive of the installation's data volumes (while it runs, after it was
+        stopped, or during its retention after a removal), written to a temporary file the
+        caller deletes. Returns the file and a download name."""
+        row = await self._installation_for(principal, installation_id, write=True)
+        if row["observed_state"] == "purged":
+            raise Conflict("the installation's data was purged")
+        paths = [v.path for v in load_manifest_document(row["manifest"]).volumes]
+        if not paths:
+            raise Conflict("the app keeps no data volumes")
+        if self.engine is None:
+            raise Conflict("no container engine is configured")
+        handle, name = tempfile.mkstemp(prefix="lumbung-export-", suffix=".tar")
+        os.close(handle)
+        path = Path(name)
+        try:
+            await self.engine.snapshot(installation_id, row["image_id"], paths, path)
+        except ProvisioningError as exc:
+            path.unlink(missing_ok=True)
+            raise Conflict(exc.message) from None
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        await audit.record(
+            "installation.export", actor=principal, tenant_id=row["tenant"], subject_tenant_id=row["tenant"],
+            object_type="installation", object_id=f"{row['tenant_slug']}/{row['app_slug']}",
+            detail={"bytes": path.stat().st_size},
+        )
+        stamp = _utcnow().strftime("%Y%m%d-%H%M%S")
+        return path, f"{row['tenant_slug']}-{row['app_slug']}-{row['version_string']}-{stamp}.tar"
+
+    async def settings_view(self, principal: Principal, installation_id: int) -> dict[str, Any]:
+        """What the settings page shows: the manifest's settings with the installation's
+        values (secrets masked), its update policy and version, for its operators."""
+        row = await self._installation_for(principal, installation_id, write=True)
+        self._live(row)
+        manifest = load_manifest_document(row["manifest"])
+        shown = masked(row["config"] or {})
+        policy = await Installation.select(Installation.update_policy).where(Installation.id == installation_id).first()
+        return {
+            "id": row["id"], "tenant_slug": row["tenant_slug"], "app_slug": row["app_slug"],
+            "version": row["version_string"], "update_policy": policy["update_policy"],
+            "env": [{"name": e.name, "label": e.label or e.name, "description": e.description or "",
+                     "secret": e.secret, "generate": e.generate, "required": e.required,
+                     "default": e.default or "", "value": shown.get(e.name, "")} for e in manifest.env],
+        }
+
     async def logs(self, principal: Principal, installation_id: int, tail: int = 200) -> str:
         """The container's last log lines, for members of the installation's tenant."""
         await self._installation_for(principal, installation_id, write=False)
@@ -178,14 +400,26 @@ class ProvisioningService:
         return job
 
     async def installations(self, principal: Principal, tenant_slug: str) -> list[dict[str, Any]]:
+        """The tenant's installations: the live ones, then removed ones whose data is still
+        kept (`retain_until`). Each carries `newer_versions` (approved versions above the
+        installed one, newest first: the "update available" badge) and `previous`."""
         tenant = await self._tenant_for(principal, tenant_slug, write=False)
         rows = await Installation.select(
-            Installation.id, Installation.app.slug, Installation.app.name, Installation.version.version,
+            Installation.id, Installation.app, Installation.app.slug, Installation.app.name,
+            Installation.version.version, Installation.previous_version.version.as_alias("previous"),
             Installation.desired_state, Installation.observed_state, Installation.url, Installation.config,
             Installation.update_policy, Installation.last_error, Installation.created_at, Installation.tenant,
-        ).where((Installation.tenant == tenant["id"]) & (Installation.desired_state != "removed")).output(
-            load_json=True
-        ).order_by(Installation.id)
+            Installation.removed_at, Installation.retain_until,
+        ).where(
+            (Installation.tenant == tenant["id"])
+            & ((Installation.desired_state != "removed") | (Installation.observed_state == "removed"))
+        ).output(load_json=True).order_by(Installation.id)
+        versions = await self._adoptable_versions({r["app"] for r in rows}) if rows else {}
         for r in rows:
             r["config"] = masked(r["config"] or {})
+            current = parse_version(r["version.version"])
+            r["newer_versions"] = sorted(
+                (v for v in versions.get(r["app"], []) if parse_version(v) > current),
+                key=parse_version, reverse=True,
+            )
         return rows

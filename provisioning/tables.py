@@ -10,7 +10,9 @@ from tenants.tables import Tenant, User
 
 DESIRED_STATES = ("running", "stopped", "removed")
 UPDATE_POLICIES = ("pinned", "auto-patch", "auto-minor")
-JOB_KINDS = ("provision", "restore", "upgrade", "rollback", "start", "stop", "restart", "deprovision", "purge")
+JOB_KINDS = (
+    "provision", "restore", "upgrade", "rollback", "reconfigure", "start", "stop", "restart", "deprovision", "purge",
+)
 JOB_STATES = ("queued", "running", "succeeded", "failed")
 
 
@@ -31,9 +33,17 @@ class Installation(Table):
     container_id = Varchar(length=100, default="")
     url = Varchar(length=300, default="")
     last_error = Text(default="")
+    # The version before the last upgrade or rollback, and the snapshot of the data volumes
+    # taken then (a path in the snapshot directory): a rollback returns to both.
+    previous_version = ForeignKey(AppVersion, on_delete=OnDelete.set_null, null=True)
+    snapshot = Varchar(length=500, default="")
+    # A version whose upgrade failed and was rolled back; update policies skip it.
+    skipped_version = Varchar(length=100, default="")
     created_by = ForeignKey(User, on_delete=OnDelete.set_null, null=True)
     created_at = Timestamptz()
     removed_at = Timestamptz(null=True, default=None)
+    # After a deprovision the data volumes are kept until then; afterwards they are purged.
+    retain_until = Timestamptz(null=True, default=None)
 
 
 class ProvisionJob(Table):
@@ -41,6 +51,9 @@ class ProvisionJob(Table):
 
     installation = ForeignKey(Installation, on_delete=OnDelete.cascade, index=True)
     kind = Varchar(length=20)
+    # What the job needs beyond the installation: a target version, a configuration, the
+    # image and snapshot made by earlier steps (so a resumed job finds them).
+    params = JSONB(default={})
     state = Varchar(length=20, default="queued", index=True)
     steps = JSONB(default=[])  # [{"key", "label", "state": pending|running|done|failed, "detail"}]
     progress = Integer(default=0)  # percent

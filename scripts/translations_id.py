@@ -292,6 +292,39 @@ ID: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "The identity provider sent an answer that cannot be used.": "Penyedia identitas mengirim jawaban yang tidak dapat dipakai.",
     "An account with this username already exists. Ask a platform admin to link it to single sign-on.":
         "Akun dengan username ini sudah ada. Minta admin platform menautkannya ke SSO.",
+    "Settings": "Pengaturan",
+    "Changing a setting recreates the app's container; its data stays. If the app then fails its health check, the previous settings come back.":
+        "Mengubah pengaturan membuat ulang kontainer aplikasi; datanya tetap. Bila aplikasi lalu gagal dalam pemeriksaan kesehatan, pengaturan sebelumnya dipulihkan.",
+    "unchanged": "tidak diubah",
+    "Leave empty to keep the stored value.": "Kosongkan untuk mempertahankan nilai yang tersimpan.",
+    "Update available: %(version)s": "Pembaruan tersedia: %(version)s",
+    "Download data": "Unduh data",
+    "Upgrade": "Perbarui",
+    "Roll back to %(version)s": "Kembalikan ke %(version)s",
+    "Data written since the upgrade is replaced by the snapshot taken before it; the current data is snapshotted first.":
+        "Data yang ditulis sejak pembaruan diganti dengan salinan yang diambil sebelum pembaruan; data saat ini disalin lebih dulu.",
+    "Removed, data kept": "Dihapus, data disimpan",
+    "Data kept until": "Data disimpan sampai",
+    "Delete the data now": "Hapus data sekarang",
+    "pinned": "dipatok",
+    "auto-patch": "rilis patch otomatis",
+    "auto-minor": "rilis minor otomatis",
+    "Build or load the new version's image": "Membangun atau memuat image versi baru",
+    "Stop the app": "Menghentikan aplikasi",
+    "Snapshot the data volumes": "Menyalin volume data",
+    "Start the new version on the same data": "Menjalankan versi baru pada data yang sama",
+    "Load the previous version's image": "Memuat image versi sebelumnya",
+    "Snapshot the current data": "Menyalin data saat ini",
+    "Restore the data from before the upgrade and start the previous version":
+        "Memulihkan data dari sebelum pembaruan dan menjalankan versi sebelumnya",
+    "Recreate the container with the new configuration": "Membuat ulang kontainer dengan konfigurasi baru",
+    "Roll back to what ran before": "Mengembalikan yang berjalan sebelumnya",
+    "nothing to change": "tidak ada yang diubah",
+    "unknown update policy": "kebijakan pembaruan tidak dikenal",
+    "the upgrade is not valid": "pembaruan tidak valid",
+    "Work on %(app)s": "Pekerjaan pada %(app)s",
+    "Done.": "Selesai.",
+    "The job failed:": "Pekerjaan gagal:",
 }
 
 

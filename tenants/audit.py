@@ -44,6 +44,11 @@ ACTIONS = (
     "installation.restart",
     "installation.deprovision",
     "installation.purge",
+    "installation.upgrade",
+    "installation.rollback",
+    "installation.reconfigure",
+    "installation.policy",
+    "installation.export",
 )
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000

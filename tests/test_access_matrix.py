@@ -105,6 +105,13 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
         "/tenants/kota-surabaya/installations", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
     ),
     ("POST", "/installations/{installation_id:int}/{action:str}"): ("/installations/{inst}/stop", {}, OPERATORS),
+    ("POST", "/installations/{installation_id:int}/upgrade"): ("/installations/{inst}/upgrade", {"version": "0.9.0"}, OPERATORS),
+    ("POST", "/installations/{installation_id:int}/rollback"): ("/installations/{inst}/rollback", {}, OPERATORS),
+    ("GET", "/installations/{installation_id:int}/settings"): ("/installations/{inst}/settings", None, OPERATORS),
+    ("POST", "/installations/{installation_id:int}/settings"): (
+        "/installations/{inst}/settings", {"update_policy": "auto-patch"}, OPERATORS,
+    ),
+    ("GET", "/installations/{installation_id:int}/data.tar"): ("/installations/{inst}/data.tar", None, OPERATORS),
     ("GET", "/installations/{installation_id:int}/logs"): (
         "/installations/{inst}/logs", None, {**SIGNED_IN, "other_admin": 404, "curator": 404},
     ),
@@ -153,6 +160,18 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ),
     ("GET", "/api/v1/installations/{installation_id:int}/logs"): (
         "/api/v1/installations/{inst}/logs", None, api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
+    ),
+    ("POST", "/api/v1/installations/{installation_id:int}/upgrade"): (
+        "/api/v1/installations/{inst}/upgrade", {"version": "0.9.0"}, api(OPERATORS),
+    ),
+    ("POST", "/api/v1/installations/{installation_id:int}/rollback"): (
+        "/api/v1/installations/{inst}/rollback", None, api(OPERATORS),
+    ),
+    ("PATCH", "/api/v1/installations/{installation_id:int}"): (
+        "/api/v1/installations/{inst}", {"update_policy": "auto-patch"}, api(OPERATORS),
+    ),
+    ("GET", "/api/v1/installations/{installation_id:int}/data.tar"): (
+        "/api/v1/installations/{inst}/data.tar", None, api(OPERATORS),
     ),
     ("GET", "/api/v1/jobs/{job_id:int}"): (
         "/api/v1/jobs/{job}", None, api({**API_SIGNED_IN, "other_admin": 404, "curator": 404}),
@@ -293,7 +312,7 @@ async def test_route_answers_each_caller_as_declared(client, catalog_service, ma
         expected = expect[actor]
 
     kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
-    if method == "POST":
+    if method in ("POST", "PATCH"):
         if body == "bundle":
             bundle = make_bundle(manifest_doc(version="2.0.0"))
             kwargs["data"] = {"version": "2.0.0"}

@@ -179,7 +179,9 @@ async def test_operate_stop_start_logs_and_remove(jobs_client, setup):
     assert not docker_client.containers.list(all=True, filters={"name": name})
     assert [v.name for v in docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})] == volumes
     listed = (await client.get(f"/api/v1/tenants/{tenant}/installations", headers=bearer(token))).json()
-    assert listed == []
+    assert [(i["id"], i["desired_state"], i["observed_state"]) for i in listed] == [(installation, "removed", "removed")]
+    retained = await Installation.select(Installation.removed_at, Installation.retain_until).first()
+    assert (retained["retain_until"] - retained["removed_at"]).days == 30  # LUMBUNG_RETENTION_DAYS' default
     assert (await client.post(f"/api/v1/installations/{installation}/start", headers=bearer(token))).status_code == 409
     assert (await act("purge"))["state"] == "succeeded"
     assert not docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})
