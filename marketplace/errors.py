@@ -47,3 +47,10 @@ class PermissionDenied(DomainError):
 class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request needs (the container engine) cannot be reached; try later."""
+
+    status_code = 503
+    code = "service_unavailable"

@@ -73,7 +73,8 @@ LABEL_INSTALLATION = "org.lumbung.installation"
 LABEL_PATH = (
     "org.lumbung.path"  # on volumes: the container path the volume is mounted at
 )
-LABEL_HELPER = "org.lumbung.data-helper"  # a never-started container that copies volume data
+LABEL_HELPER = "org.lumbung.data-helper"
+LABEL_BUNDLE = "org.lumbung.bundle"  # on images: the sha256 of the bundle they come from  # a never-started container that copies volume data
 
 DEFAULT_NETWORK_POOL = "10.128.0.0/9"
 DEFAULT_PUBLISH_ADDRESS = "127.0.0.1"
@@ -202,6 +203,7 @@ class ProvisioningEngine(Protocol):
         version: str,
         bundle_path: Path,
         progress: Callable[[str], None] | None = None,
+        bundle_sha256: str | None = None,
     ) -> str: ...
     async def ensure_network(self, tenant_slug: str) -> str: ...
     async def ensure_volume(
@@ -224,6 +226,7 @@ class ProvisioningEngine(Protocol):
         self, installation_id: int, tenant_slug: str, image: str, paths: Sequence[str], src: Path
     ) -> None: ...
     async def inspect(self, installation_id: int) -> dict | None: ...
+    async def address(self, installation_id: int) -> str: ...
     async def list_owned(self) -> list[dict]: ...
 
 
@@ -332,9 +335,11 @@ class DockerEngine(ProvisioningEngine):
         version: str,
         bundle_path: Path,
         progress: Callable[[str], None] | None = None,
+        bundle_sha256: str | None = None,
     ) -> str:
         """Build (Dockerfile bundle) or load (image.tar bundle) the image of app+version
-        once; an existing image with the same labels is reused. Returns the image id."""
+        once; an existing image with the same labels, made from the same bundle, is
+        reused. Returns the image id."""
         tag = image_tag(app_slug, version)
         loop = asyncio.get_running_loop()
 
@@ -342,8 +347,9 @@ class DockerEngine(ProvisioningEngine):
             if progress is not None:
                 loop.call_soon_threadsafe(progress, line)
 
+        digest = bundle_sha256 or await loop.run_in_executor(self._executor, _sha256_of, Path(bundle_path))
         async with self._lock(f"image:{tag}"):
-            existing = await self._call(self._find_image, app_slug, version, tag)
+            existing = await self._call(self._find_image, app_slug, version, tag, digest)
             if existing:
                 report(
                     f"Using the existing image {existing[:19]} for {app_slug} {version}."
@@ -354,6 +360,7 @@ class DockerEngine(ProvisioningEngine):
                 LABEL_MANAGED: "true",
                 LABEL_APP: app_slug,
                 LABEL_VERSION: version,
+                LABEL_BUNDLE: digest,
             }
             if kind == "dockerfile":
                 return await self._call(
@@ -361,7 +368,7 @@ class DockerEngine(ProvisioningEngine):
                 )
             return await self._call(self._load, Path(bundle_path), tag, labels, report)
 
-    def _find_image(self, app_slug: str, version: str, tag: str) -> str | None:
+    def _find_image(self, app_slug: str, version: str, tag: str, digest: str) -> str | None:
         """The image carrying both our tag and our labels. Labels alone are not trusted:
         an intermediate image of a publisher's multi-stage Dockerfile could carry forged
         org.lumbung labels, but only our own build puts the tag on an image (load refuses
@@ -373,6 +380,7 @@ class DockerEngine(ProvisioningEngine):
                     f"{LABEL_MANAGED}=true",
                     f"{LABEL_APP}={app_slug}",
                     f"{LABEL_VERSION}={version}",
+                    f"{LABEL_BUNDLE}={digest}",
                 ]
             },
         )
@@ -1041,6 +1049,15 @@ class DockerEngine(ProvisioningEngine):
 
         return await self._call(logs)
 
+    async def address(self, installation_id: int) -> str:
+        """The URL the installation's app answers at now; "" without a running container."""
+
+        def address() -> str:
+            container = self._get_container(installation_id)
+            return "" if container is None else self._url_of(container)
+
+        return await self._call(address)
+
     async def inspect(self, installation_id: int) -> dict | None:
         """`docker inspect` of the installation's container; None when it is missing."""
 
@@ -1050,9 +1067,17 @@ class DockerEngine(ProvisioningEngine):
 
         return await self._call(inspect)
 
+    def _url_of(self, container: Any) -> str:
+        """The address the container's port is published at now ("" when it has none); a
+        random host port can change when the engine restarts the container."""
+        try:
+            return f"http://{self.publish_address}:{self._host_port(container, wait=0)}/"
+        except ProvisioningError:
+            return ""
+
     async def list_owned(self) -> list[dict]:
         """Every container, network and volume carrying Lumbung's labels, as
-        {"kind", "id", "name", "labels", "status"} dicts."""
+        {"kind", "id", "name", "labels", "status"} dicts; containers also carry "url"."""
 
         def owned() -> list[dict]:
             label = {"label": [f"{LABEL_MANAGED}=true"]}
@@ -1065,6 +1090,7 @@ class DockerEngine(ProvisioningEngine):
                         "name": c.name,
                         "labels": c.labels,
                         "status": c.status,
+                        "url": self._url_of(c),
                     }
                 )
             for n in self.client.networks.list(filters=label):
@@ -1180,6 +1206,14 @@ class DockerEngine(ProvisioningEngine):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _bundle_kind(bundle: Path) -> str:

@@ -211,7 +211,7 @@ class JobRunner:
         if key == "image":
             target = ctx["target"]
             path: Path = self.store.path_for(target["bundle_sha256"])
-            image = await self.engine.ensure_image(inst["app_slug"], target["version"], path, None)
+            image = await self.engine.ensure_image(inst["app_slug"], target["version"], path, None, target["bundle_sha256"])
             ctx["image"] = image
             if ctx["job"].kind in CHANGE_STEPS:
                 ctx["job"].params["image"] = image  # the installation switches only when the job succeeds
@@ -252,7 +252,10 @@ class JobRunner:
             return ""
         if key == "start":
             await self.engine.start(inst["id"])
-            return ""
+            url = await self.engine.address(inst["id"])  # a random host port may differ after a stop
+            if url:
+                await Installation.update({Installation.url: url}).where(Installation.id == inst["id"])
+            return url
         if key == "remove_container":
             await self.engine.remove_container(inst["id"])
             return ""

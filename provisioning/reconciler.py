@@ -48,12 +48,13 @@ class ReconcileReport:
     removed_orphans: list[str] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)  # installations whose retention ended: purge jobs
     upgrade_jobs: list[int] = field(default_factory=list)
+    moved: list[int] = field(default_factory=list)  # installations whose address changed
 
     @property
     def changed(self) -> bool:
         return bool(
             self.restore_jobs or self.started or self.stopped or self.removed_orphans or self.expired
-            or self.upgrade_jobs
+            or self.upgrade_jobs or self.moved
         )
 
 
@@ -74,7 +75,7 @@ class Reconciler:
         report.expired = await self._expire_retention()
         report.upgrade_jobs = await self.policies() if self.policies else []
         active = await Installation.select(
-            Installation.id, Installation.desired_state, Installation.observed_state
+            Installation.id, Installation.desired_state, Installation.observed_state, Installation.url
         ).where(Installation.desired_state.is_in(["running", "stopped"]))
         try:
             owned = await self.engine.list_owned()
@@ -156,6 +157,10 @@ class Reconciler:
             if container["status"] != "running":
                 await self.engine.start(inst["id"])
                 report.started.append(inst["id"])
+            elif container.get("url") and container["url"] != inst["url"]:
+                # The engine restarted the container on another host port.
+                await Installation.update({Installation.url: container["url"]}).where(Installation.id == inst["id"])
+                report.moved.append(inst["id"])
             observed = "running"
         else:
             if container is not None and container["status"] == "running":

@@ -17,15 +17,22 @@ from catalog.services import load_manifest_document
 from catalog.tables import App, AppVersion
 from catalog.versions import InvalidVersion, parse_version
 from marketplace.db import transaction
-from marketplace.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from marketplace.errors import Conflict, NotFound, PermissionDenied, ServiceUnavailable, ValidationFailed
 from provisioning.config import ConfigCipher, masked, merge_config, resolve_config
 from provisioning.engine import ProvisioningEngine
-from provisioning.errors import ProvisioningError
+from provisioning.errors import EngineUnavailable, ProvisioningError
 from provisioning.jobs import CHANGE_STEPS, OPERATION_STEPS, PROVISION_STEPS, new_steps
 from provisioning.tables import UPDATE_POLICIES, Installation, ProvisionJob
 from tenants import audit
 from tenants.principal import Principal
 from tenants.tables import Tenant
+
+
+def _engine_error(exc: ProvisioningError) -> Conflict | ServiceUnavailable:
+    """An engine failure as the caller sees it: 503 while the engine is away, else 409."""
+    if isinstance(exc, EngineUnavailable):
+        return ServiceUnavailable(exc.message)
+    return Conflict(exc.message)
 
 
 def _utcnow() -> datetime:
@@ -348,7 +355,7 @@ class ProvisioningService:
             await self.engine.snapshot(installation_id, row["image_id"], paths, path)
         except ProvisioningError as exc:
             path.unlink(missing_ok=True)
-            raise Conflict(exc.message) from None
+            raise _engine_error(exc) from None
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -384,7 +391,7 @@ class ProvisioningService:
         try:
             return await self.engine.logs(installation_id, tail=max(1, min(tail, 2000)))
         except ProvisioningError as exc:
-            raise Conflict(exc.message) from None
+            raise _engine_error(exc) from None
 
     async def job(self, principal: Principal, job_id: int) -> dict[str, Any]:
         """A job with its steps, progress and log, for members of its tenant."""
