@@ -400,25 +400,29 @@ def publish(
     _report(response, manifest.slug, manifest.version)
 
 
+_SERVER_OPTIONS = [
+    click.option("--url", envvar="LUMBUNG_URL", default="http://127.0.0.1:8000", show_default=True),
+    click.option("--token", envvar="LUMBUNG_TOKEN", required=True, help="An API token with installations:write."),
+    click.option("--timeout", default=600, show_default=True, help="Seconds to wait for the job."),
+]
+
+
+def _server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_SERVER_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("app")
 @click.option("--tenant", "tenant_slug", required=True, help="The adopting tenant, e.g. kabupaten-paser.")
 @click.option("--version", "version", required=True, help="An approved version, e.g. 1.2.0.")
 @click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE", help="A configuration value (repeatable).")
 @click.option("--policy", type=click.Choice(["pinned", "auto-patch", "auto-minor"]), default="pinned", show_default=True)
-@click.option("--url", envvar="LUMBUNG_URL", default="http://127.0.0.1:8000", show_default=True)
-@click.option("--token", envvar="LUMBUNG_TOKEN", required=True, help="An API token with installations:write.")
-@click.option("--timeout", default=600, show_default=True, help="Seconds to wait for the app to become healthy.")
+@_server_options
 def adopt(app: str, tenant_slug: str, version: str, settings_: tuple[str, ...], policy: str, url: str, token: str, timeout: int) -> None:
     """Adopt APP for a tenant and follow the provisioning job to the end."""
-    import time
-
-    config = {}
-    for item in settings_:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"--set takes KEY=VALUE, got {item!r}")
-        config[key] = value
+    config = _settings_pairs(settings_)
     headers = {"Authorization": f"Bearer {token}"}
     base = url.rstrip("/")
     try:
@@ -432,7 +436,27 @@ def adopt(app: str, tenant_slug: str, version: str, settings_: tuple[str, ...], 
         raise CliError(f"cannot reach {base}: {exc}") from None
     if response.status_code != 202:
         _report(response, app, version)
-    job_url = base + response.json()["job_url"]
+    job = _follow_job(base + response.json()["job_url"], headers, timeout)
+    if job["state"] == "failed":
+        raise CliError(f"provisioning failed: {job['error']}")
+    console.print(f"[green]{app} {version} runs for {tenant_slug}[/green] at {job['url']}")
+    click.echo(job["url"])
+
+
+def _settings_pairs(settings_: tuple[str, ...]) -> dict[str, str]:
+    config = {}
+    for item in settings_:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--set takes KEY=VALUE, got {item!r}")
+        config[key] = value
+    return config
+
+
+def _follow_job(job_url: str, headers: dict[str, str], timeout: int) -> dict[str, Any]:
+    """Follow a provisioning job with a progress bar and print its steps; returns the job."""
+    import time
+
     deadline = time.monotonic() + timeout
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), console=console) as progress:
         task = progress.add_task("queued", total=100)
@@ -451,10 +475,73 @@ def adopt(app: str, tenant_slug: str, version: str, settings_: tuple[str, ...], 
     for step in job["steps"]:
         mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]"}.get(step["state"], "·")
         console.print(f" {mark} {step['label']}" + (f"  [dim]{step['detail']}[/dim]" if step["detail"] else ""))
+    return job
+
+
+def _installation_call(method: str, url: str, token: str, path: str, body: dict[str, Any] | None) -> tuple[str, dict[str, str], httpx.Response]:
+    headers = {"Authorization": f"Bearer {token}"}
+    base = url.rstrip("/")
+    try:
+        response = httpx.request(method, f"{base}/api/v1/installations/{path}", headers=headers, json=body, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {base}: {exc}") from None
+    if response.status_code >= 400:
+        _report_problem(response)
+    return base, headers, response
+
+
+@main.command()
+@click.argument("installation", type=int)
+@click.option("--version", "version", required=True, help="The approved version to move to, e.g. 1.3.0.")
+@click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE", help="A setting to change on the way (repeatable).")
+@_server_options
+def upgrade(installation: int, version: str, settings_: tuple[str, ...], url: str, token: str, timeout: int) -> None:
+    """Move INSTALLATION (its id) to another approved version, keeping its data.
+
+    The data volumes are snapshotted first; if the new version fails its health check the
+    previous version comes back with its data, and the command fails."""
+    base, headers, response = _installation_call(
+        "POST", url, token, f"{installation}/upgrade", {"version": version, "config": _settings_pairs(settings_)}
+    )
+    job = _follow_job(base + response.json()["job_url"], headers, timeout)
     if job["state"] == "failed":
-        raise CliError(f"provisioning failed: {job['error']}")
-    console.print(f"[green]{app} {version} runs for {tenant_slug}[/green] at {job['url']}")
-    click.echo(job["url"])
+        raise CliError(f"the upgrade failed: {job['error']}")
+    console.print(f"[green]installation {installation} runs {version}[/green] at {job['url']}")
+
+
+@main.command()
+@click.argument("installation", type=int)
+@_server_options
+def rollback(installation: int, url: str, token: str, timeout: int) -> None:
+    """Return INSTALLATION to the version before its last upgrade, with the data as it was then."""
+    base, headers, response = _installation_call("POST", url, token, f"{installation}/rollback", None)
+    job = _follow_job(base + response.json()["job_url"], headers, timeout)
+    if job["state"] == "failed":
+        raise CliError(f"the rollback failed: {job['error']}")
+    console.print(f"[green]installation {installation} rolled back[/green] at {job['url']}")
+
+
+@main.command()
+@click.argument("installation", type=int)
+@click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE", help="A setting to change (repeatable).")
+@click.option("--policy", type=click.Choice(["pinned", "auto-patch", "auto-minor"]), default=None,
+              help="The update policy.")
+@_server_options
+def configure(installation: int, settings_: tuple[str, ...], policy: str | None, url: str, token: str, timeout: int) -> None:
+    """Change INSTALLATION's settings (the container is recreated) or its update policy."""
+    body: dict[str, Any] = {}
+    if settings_:
+        body["config"] = _settings_pairs(settings_)
+    if policy:
+        body["update_policy"] = policy
+    if not body:
+        raise CliError("give --set KEY=VALUE or --policy")
+    base, headers, response = _installation_call("PATCH", url, token, str(installation), body)
+    if "job_url" in response.json():
+        job = _follow_job(base + response.json()["job_url"], headers, timeout)
+        if job["state"] == "failed":
+            raise CliError(f"the new settings were not applied: {job['error']}")
+    console.print(f"[green]installation {installation} updated[/green]")
 
 
 def _upload(
@@ -502,14 +589,21 @@ def _upload(
 
 
 def _report(response: httpx.Response, slug: str, version: str) -> None:
+    if response.status_code == 201:
+        console.print(f"[green]submitted {slug} {version}[/green]: waiting for a curator's review")
+        click.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+        return
+    _report_problem(response)
+
+
+def _report_problem(response: httpx.Response) -> None:
+    """Raise CliError with the marketplace's message and its per-field errors."""
     try:
         body = response.json()
     except (json.JSONDecodeError, ValueError):
         body = {"message": response.text[:500]}
-    if response.status_code == 201:
-        console.print(f"[green]submitted {slug} {version}[/green]: waiting for a curator's review")
-        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
-        return
+    if not isinstance(body, dict):
+        body = {"message": str(body)[:500]}
     details = "".join(f"\n  {e.get('field')}: {e.get('message')}" for e in body.get("errors", []))
     raise CliError(f"the marketplace refused ({response.status_code}): {body.get('message', '')}{details}")
 

@@ -15,7 +15,7 @@ from tests.provisioning.test_docker_engine import docker_available, docker_clien
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "apps" / "aduan-warga" / "1.2.0"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "apps" / "aduan-warga"
 TENANT = f"kabupaten-paser-cli{uuid.uuid4().hex[:6]}"
 PASSWORD = "rahasia-sekali-123"
 
@@ -44,20 +44,46 @@ def test_publish_then_adopt_from_the_command_line(server, engine_objects) -> Non
         args = [a for s in scopes for a in ("--scope", s)]
         return cli(server, "create-token", user, "--name", "cli", *args).stdout.strip()
 
-    published = cli(server, "publish", str(EXAMPLE), "--url", url, "--token", token("bandung", "apps:publish"),
-                    "--busybox", "/bin/busybox")
-    assert published.returncode == 0, published.stderr
-    approved = httpx.post(f"{url}/api/v1/apps/aduan-warga/versions/1.2.0/approve",
-                          headers={"Authorization": f"Bearer {token('kurator', 'catalog:review')}"})
-    assert approved.status_code == 200
+    publisher, curator = token("bandung", "apps:publish"), token("kurator", "catalog:review")
+    for version in ("1.1.0", "1.2.0"):
+        published = cli(server, "publish", str(EXAMPLES / version), "--url", url, "--token", publisher,
+                        "--busybox", "/bin/busybox")
+        assert published.returncode == 0, published.stderr
+        approved = httpx.post(f"{url}/api/v1/apps/aduan-warga/versions/{version}/approve",
+                              headers={"Authorization": f"Bearer {curator}"})
+        assert approved.status_code == 200
 
     operator = token("op-paser", "installations:write", "catalog:read")
-    refused = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.2.0", "--url", url, "--token", operator)
+    refused = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.1.0", "--url", url, "--token", operator)
     assert refused.returncode == 1 and "config.NAMA_PEMDA" in refused.stderr
 
-    adopted = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.2.0", "--url", url,
+    adopted = cli(server, "adopt", "aduan-warga", "--tenant", TENANT, "--version", "1.1.0", "--url", url,
                   "--token", operator, "--set", "NAMA_PEMDA=Pemerintah Kabupaten Paser", "--set", "TZ=Asia/Makassar")
     assert adopted.returncode == 0, adopted.stderr
     assert "Wait for the health check" in adopted.stderr and "100%" in adopted.stderr
     app_url = adopted.stdout.strip().splitlines()[-1]
     assert httpx.get(app_url + "healthz", timeout=5).text.strip() == "ok"
+
+    def info() -> dict[str, str]:
+        listed = httpx.get(f"{url}/api/v1/tenants/{TENANT}/installations",
+                           headers={"Authorization": f"Bearer {operator}"}).json()
+        return listed[0]
+
+    installation = str(info()["id"])
+    server_args = ("--url", url, "--token", operator)
+    upgraded = cli(server, "upgrade", installation, "--version", "1.2.0", *server_args)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "Snapshot the data volumes" in upgraded.stderr and "100%" in upgraded.stderr
+    assert info()["version.version"] == "1.2.0"
+
+    refused = cli(server, "configure", installation, "--set", "TZ=Europe/Paris", *server_args)
+    assert refused.returncode == 1 and "config.TZ" in refused.stderr
+    configured = cli(server, "configure", installation, "--set", "TZ=Asia/Jayapura", "--policy", "auto-patch", *server_args)
+    assert configured.returncode == 0, configured.stderr
+    assert info()["config"]["TZ"] == "Asia/Jayapura" and info()["update_policy"] == "auto-patch"
+
+    rolled = cli(server, "rollback", installation, *server_args)
+    assert rolled.returncode == 0, rolled.stderr
+    assert info()["version.version"] == "1.1.0"
+    again = cli(server, "upgrade", "999999", "--version", "1.2.0", *server_args)
+    assert again.returncode == 1 and "404" in again.stderr
