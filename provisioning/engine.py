@@ -209,7 +209,7 @@ class ProvisioningEngine(Protocol):
     async def ensure_volume(
         self, installation_id: int, tenant_slug: str, path: str
     ) -> str: ...
-    async def run(self, spec: ContainerSpec) -> RunningContainer: ...
+    async def run(self, spec: ContainerSpec, *, prepared: bool = False) -> RunningContainer: ...
     async def wait_healthy(
         self, installation_id: int, path: str, *, timeout: float, interval: float
     ) -> None: ...
@@ -637,9 +637,15 @@ class DockerEngine(ProvisioningEngine):
         )
 
     def _network_by_name(self, name: str) -> Any | None:
-        # The engine's name filter matches substrings; keep exact matches only.
-        matches = [n for n in self.client.networks.list(names=[name]) if n.name == name]
-        return matches[0] if matches else None
+        """The network called exactly `name`. One lookup: the engine resolves a full id, an
+        exact name, then an id prefix, so the name is checked on what it returns."""
+        import docker
+
+        try:
+            network = self.client.networks.get(name)
+        except docker.errors.NotFound:
+            return None
+        return network if network.name == name else None
 
     def _free_subnet(self) -> ipaddress.IPv4Network:
         used = []
@@ -753,14 +759,15 @@ class DockerEngine(ProvisioningEngine):
 
     # -- containers ----------------------------------------------------------------------
 
-    async def run(self, spec: ContainerSpec) -> RunningContainer:
+    async def run(self, spec: ContainerSpec, *, prepared: bool = False) -> RunningContainer:
         """Create and start the installation's hardened container (with its network and
-        volumes). Idempotent: an existing container for the installation is started if
-        needed and returned, never a second one. A failed start leaves no container."""
+        volumes; `prepared`: the caller has just made sure of both). Idempotent: an existing
+        container for the installation is started if needed and returned, never a second
+        one. A failed start leaves no container."""
         self._check_spec(spec)
         async with self._lock(f"container:{spec.installation_id}"):
             existing = await self._call(self._get_container, spec.installation_id)
-            if existing is None:
+            if existing is None and not prepared:
                 await self.ensure_network(spec.tenant_slug)
                 for path in spec.volumes:
                     await self.ensure_volume(
@@ -926,11 +933,15 @@ class DockerEngine(ProvisioningEngine):
         """Poll http://{address}:{host port}{path} until it answers 2xx. Raises
         UnhealthyError (with the container's last log lines) when the time is up or the
         container stops."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         last = "no answer yet"
-        # Most apps answer within a fraction of a second: poll quickly at first, then back
-        # off to the manifest's interval.
-        pause = min(0.05, interval)
+        # Most apps answer within a fraction of a second: poll every 20 ms for the first
+        # two seconds, then back off to the manifest's interval. The container's state is
+        # read on the first poll and then every few polls (to notice an app that exited).
+        pause = min(0.02, interval)
+        host_port: int | None = None
+        polls = 0
         # trust_env=False: a proxy from the environment must not answer for the app.
         async with httpx.AsyncClient(
             timeout=max(0.5, min(interval * 2, 5.0)),
@@ -938,17 +949,19 @@ class DockerEngine(ProvisioningEngine):
             trust_env=False,
         ) as http:
             while True:
-                state = await self._call(self._state_and_port, installation_id)
-                if state is None:
-                    raise ContainerNotFound(
-                        f"Installation {installation_id} has no container."
-                    )
-                status, host_port = state
-                if status in ("exited", "dead"):
-                    raise UnhealthyError(
-                        f"The app stopped before answering its health check ({status}).",
-                        await self.logs(installation_id, LOG_TAIL_LINES),
-                    )
+                if host_port is None or polls % 10 == 0:
+                    state = await self._call(self._state_and_port, installation_id)
+                    if state is None:
+                        raise ContainerNotFound(
+                            f"Installation {installation_id} has no container."
+                        )
+                    status, host_port = state
+                    if status in ("exited", "dead"):
+                        raise UnhealthyError(
+                            f"The app stopped before answering its health check ({status}).",
+                            await self.logs(installation_id, LOG_TAIL_LINES),
+                        )
+                polls += 1
                 if host_port is not None:
                     url = f"http://{self.publish_address}:{host_port}{path}"
                     try:
@@ -965,7 +978,8 @@ class DockerEngine(ProvisioningEngine):
                         await self.logs(installation_id, LOG_TAIL_LINES),
                     )
                 await asyncio.sleep(min(pause, remaining))
-                pause = min(pause * 2, interval)
+                if time.monotonic() - started > 2:
+                    pause = min(max(pause, 0.05) * 2, interval)
 
     def _state_and_port(self, installation_id: int) -> tuple[str, int | None] | None:
         container = self._get_container(installation_id)

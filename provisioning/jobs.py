@@ -178,9 +178,20 @@ class JobRunner:
                 await self._save(job, index + 1)
             await self._finish(job, context)
         except Exception as exc:  # noqa: BLE001  (every failure is recorded on the job)
+            await self._settle(context)  # before cleaning up: nothing may be created after it
             await self._fail(job, context, exc)
         finally:
             beat.cancel()
+            preparing = context.pop("preparing", None)
+            if preparing is not None:
+                preparing.cancel()
+
+    @staticmethod
+    async def _settle(ctx: dict[str, Any]) -> None:
+        """Wait for work started ahead of its step (see "image"), whatever its outcome."""
+        preparing = ctx.pop("preparing", None)
+        if preparing is not None:
+            await asyncio.gather(preparing, return_exceptions=True)
 
     async def _context(self, job: ProvisionJob) -> dict[str, Any]:
         row = await Installation.select(
@@ -209,6 +220,10 @@ class JobRunner:
         if key == "resources":
             return f"{manifest.resources.memory // (1024 * 1024)} MiB, {manifest.resources.cpu} CPU"
         if key == "image":
+            if ctx["job"].kind == "provision":
+                # The tenant network and volumes do not depend on the image: prepare them
+                # meanwhile (the "network" step waits for this).
+                ctx["preparing"] = asyncio.ensure_future(self._prepare(inst, manifest))
             target = ctx["target"]
             path: Path = self.store.path_for(target["bundle_sha256"])
             image = await self.engine.ensure_image(inst["app_slug"], target["version"], path, None, target["bundle_sha256"])
@@ -230,14 +245,16 @@ class JobRunner:
         if key == "replace":
             return await self._replace(ctx)
         if key == "network":
-            await self.engine.ensure_network(inst["tenant_slug"])
-            for volume in manifest.volumes:
-                await self.engine.ensure_volume(inst["id"], inst["tenant_slug"], volume.path)
+            preparing = ctx.pop("preparing", None)
+            await (preparing if preparing is not None else self._prepare(inst, manifest))
+            ctx["prepared"] = True
             return ""
         if key == "container":
             image = ctx.get("image") or inst["image_id"]
             env = environment(inst["config"] or {}, self.cipher)
-            running = await self.engine.run(container_spec(inst["id"], inst["tenant_slug"], manifest, image, env))
+            running = await self.engine.run(
+                container_spec(inst["id"], inst["tenant_slug"], manifest, image, env), prepared=ctx.get("prepared", False)
+            )
             ctx["running"] = running
             await Installation.update(
                 {Installation.container_id: running.container_id, Installation.url: running.url}
@@ -278,6 +295,13 @@ class JobRunner:
             await Installation.update({Installation.observed_state: "running"}).where(Installation.id == inst["id"])
             return url
         raise ValueError(f"unknown step {key}")
+
+    async def _prepare(self, inst: dict[str, Any], manifest: Any) -> None:
+        """The tenant's network and the installation's data volumes, made at the same time."""
+        await asyncio.gather(
+            self.engine.ensure_network(inst["tenant_slug"]),
+            *(self.engine.ensure_volume(inst["id"], inst["tenant_slug"], v.path) for v in manifest.volumes),
+        )
 
     async def _replace(self, ctx: dict[str, Any]) -> str:
         """Remove the app's container and start the target version (or configuration) on

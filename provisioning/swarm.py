@@ -230,14 +230,14 @@ class SwarmEngine(DockerEngine):
 
     # -- services ------------------------------------------------------------------------
 
-    async def run(self, spec: ContainerSpec) -> RunningContainer:
+    async def run(self, spec: ContainerSpec, *, prepared: bool = False) -> RunningContainer:
         """Create the installation's hardened service (with its network and volumes), or
         scale an existing one back to one replica. Idempotent: never a second service.
         """
         self._check_spec(spec)
         async with self._lock(f"container:{spec.installation_id}"):
             existing = await self._call(self._get_service, spec.installation_id)
-            if existing is None:
+            if existing is None and not prepared:
                 await self.ensure_network(spec.tenant_slug)
                 for path in spec.volumes:
                     await self.ensure_volume(
