@@ -357,3 +357,46 @@ async def test_data_is_exported_and_kept_for_the_retention_period_then_purged(wo
     assert row["observed_state"] == "purged" and row["retain_until"] is None
     response = await world.client.get(f"/api/v1/installations/{installation}/data.tar", headers=bearer(world.token))
     assert response.status_code == 409
+
+
+async def test_the_installations_page_upgrades_rolls_back_and_changes_settings(world):
+    from tests.pages import csrf_token, login
+
+    installation = await world.adopt("1.1.0")
+    client = world.client
+    await login(client, "op-tuban")
+    listing = await client.get(f"/tenants/{world.tuban.slug}/installations")
+    assert f'id="update-{installation}"' in listing.text and "Pembaruan tersedia: 1.2.0" in listing.text
+    assert f'id="rollback-{installation}"' not in listing.text  # nothing to return to yet
+
+    token = await csrf_token(client, f"/tenants/{world.tuban.slug}/installations")
+    upgraded = await client.post(f"/installations/{installation}/upgrade", data={"_csrf_token": token, "version": "1.2.0"})
+    assert upgraded.status_code == 200 and "/jobs/" in str(upgraded.url)
+    assert "Menyalin volume data" in upgraded.text  # the steps are shown, in Indonesian
+    job = await world.wait(f"/api/v1/jobs/{str(upgraded.url).rsplit('/', 1)[1]}")
+    assert job["state"] == "succeeded"
+    listing = await client.get(f"/tenants/{world.tuban.slug}/installations")
+    assert f'id="update-{installation}"' not in listing.text and "Kembalikan ke 1.1.0" in listing.text
+
+    settings = await client.get(f"/installations/{installation}/settings")
+    assert settings.status_code == 200 and 'value="Asia/Jakarta"' in settings.text
+    assert 'name="config.APP_KEY"' not in settings.text  # generated: shown, never editable
+    token = await csrf_token(client, f"/installations/{installation}/settings")
+    refused = await client.post(f"/installations/{installation}/settings", data={
+        "_csrf_token": token, "update_policy": "pinned", "config.NAMA_PEMDA": "x", "config.TZ": "Asia/Jakarta"})
+    assert refused.status_code == 422 and 'id="err-NAMA_PEMDA"' in refused.text
+    changed = await client.post(f"/installations/{installation}/settings", data={
+        "_csrf_token": token, "update_policy": "auto-patch", "config.NAMA_PEMDA": CONFIG["NAMA_PEMDA"],
+        "config.TZ": "Asia/Jayapura", "config.TENGGAT_HARI_KERJA": "5"})
+    assert changed.status_code == 200 and "/jobs/" in str(changed.url)
+    assert (await world.wait(f"/api/v1/jobs/{str(changed.url).rsplit('/', 1)[1]}"))["state"] == "succeeded"
+    row = await world.installation(installation)
+    assert row["config"]["TZ"] == {"value": "Asia/Jayapura"} and row["update_policy"] == "auto-patch"
+
+    download = await client.get(f"/installations/{installation}/data.tar")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/x-tar"
+
+    token = await csrf_token(client, f"/tenants/{world.tuban.slug}/installations")
+    rolled = await client.post(f"/installations/{installation}/rollback", data={"_csrf_token": token})
+    assert (await world.wait(f"/api/v1/jobs/{str(rolled.url).rsplit('/', 1)[1]}"))["state"] == "succeeded"
+    assert running_version(installation) == "1.1.0"
