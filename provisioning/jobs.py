@@ -22,7 +22,7 @@ from catalog.services import load_manifest_document
 from marketplace.db import engine as db_engine
 from provisioning.config import ConfigCipher, environment
 from provisioning.engine import ProvisioningEngine, container_spec
-from provisioning.errors import ProvisioningError
+from provisioning.errors import EngineUnavailable, ProvisioningError
 from catalog.tables import AppVersion
 from provisioning.tables import AdoptionEvent, Installation, ProvisionJob
 
@@ -309,14 +309,14 @@ class JobRunner:
         to. Safe to repeat: it always ends with exactly one container."""
         inst, job, target = ctx["installation"], ctx["job"], ctx["target"]
         manifest = target["manifest"]
+        restore = job.params.get("restore")
+        if restore and not Path(restore).is_file():
+            raise ProvisioningError("The data snapshot to return to is missing.")
         job.params["data_changed"] = True
         await self._save(job, None)
         await self.engine.remove_container(inst["id"])
-        restore = job.params.get("restore")
         if restore:
             paths = [v.path for v in manifest.volumes]
-            if not Path(restore).is_file():
-                raise ProvisioningError("The data snapshot to return to is missing; nothing was changed.")
             await self.engine.restore(inst["id"], inst["tenant_slug"], job.params.get("image") or inst["image_id"],
                                       paths, Path(restore))
         for volume in manifest.volumes:
@@ -409,17 +409,22 @@ class JobRunner:
                 step["state"], step["detail"] = "failed", message[:500]
         log.warning("job %s failed: %s", job.id, message)
         inst = ctx["installation"]
+        if job.kind == "upgrade" and not isinstance(exc, EngineUnavailable):
+            # Update policies do not try this version again (a person still can).
+            await Installation.update({Installation.skipped_version: ctx["target"]["version"]}).where(
+                Installation.id == inst["id"]
+            )
         if job.kind in CHANGE_STEPS and any(
             step["key"] != "image" and step["state"] in ("done", "failed") for step in job.steps
         ):
             # The old container was stopped or replaced: bring back what ran before.
             try:
                 await self._recover(job, ctx)
-                message += f" Version {inst['version_string']} runs again as before."
+                if job.kind == "reconfigure":
+                    message += " The previous settings are back."
+                else:
+                    message += f" Version {inst['version_string']} runs again as before."
                 if job.kind == "upgrade":
-                    await Installation.update({Installation.skipped_version: ctx["target"]["version"]}).where(
-                        Installation.id == inst["id"]
-                    )
                     await AdoptionEvent(
                         kind="rolled_back", tenant=inst["tenant"], app=inst["app"], installation=inst["id"],
                         from_version=ctx["target"]["version"], to_version=inst["version_string"], created_at=_now(),

@@ -73,7 +73,6 @@ class Reconciler:
     async def run_once(self) -> ReconcileReport:
         report = ReconcileReport()
         report.expired = await self._expire_retention()
-        report.upgrade_jobs = await self.policies() if self.policies else []
         active = await Installation.select(
             Installation.id, Installation.desired_state, Installation.observed_state, Installation.url
         ).where(Installation.desired_state.is_in(["running", "stopped"]))
@@ -87,6 +86,8 @@ class Reconciler:
                 await Installation.update({Installation.observed_state: "unknown"}).where(Installation.id.is_in(ids))
             report.unknown = [i["id"] for i in active]
             return report
+        # Upgrades only while the engine answers: a job that cannot reach it would fail.
+        report.upgrade_jobs = await self.policies() if self.policies else []
 
         containers = {
             int(o["labels"][LABEL_INSTALLATION]): o
