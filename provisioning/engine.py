@@ -599,11 +599,9 @@ class DockerEngine(ProvisioningEngine):
 
         existing = self._network_by_name(name)
         if existing is not None:
-            return existing.id
+            return self._accept_network(existing, tenant_slug)
         last: Exception | None = None
-        for _ in range(
-            5
-        ):  # another process may take the same /24 between list and create
+        for _ in range(5):  # another process may take the same /24 between list and create
             subnet = self._free_subnet()
             ipam = docker.types.IPAMConfig(
                 pool_configs=[
@@ -615,19 +613,20 @@ class DockerEngine(ProvisioningEngine):
             try:
                 network = self.client.networks.create(
                     name,
-                    driver="bridge",
                     internal=False,
                     check_duplicate=True,
                     ipam=ipam,
-                    options={"com.docker.network.bridge.enable_icc": "true"},
                     labels={LABEL_MANAGED: "true", LABEL_TENANT: tenant_slug},
+                    **self._network_options(),
                 )
                 return network.id
             except docker.errors.APIError as exc:
+                if _status(exc) == 503:  # the engine cannot serve it now (e.g. no swarm leader)
+                    raise
                 last = exc
                 existing = self._network_by_name(name)
                 if existing is not None:
-                    return existing.id
+                    return self._accept_network(existing, tenant_slug)
                 if "overlap" not in str(exc).lower():
                     raise ProvisioningError(
                         f"The network for tenant {tenant_slug} could not be created: {exc.explanation or exc}"
@@ -635,6 +634,14 @@ class DockerEngine(ProvisioningEngine):
         raise ProvisioningError(
             f"The network for tenant {tenant_slug} could not be created: {last}"
         )
+
+    def _network_options(self) -> dict[str, Any]:
+        """How a tenant network is made: a bridge whose containers reach each other."""
+        return {"driver": "bridge", "options": {"com.docker.network.bridge.enable_icc": "true"}}
+
+    def _accept_network(self, network: Any, tenant_slug: str) -> str:
+        """The id of an existing tenant network, once it is found fit for use."""
+        return network.id
 
     def _network_by_name(self, name: str) -> Any | None:
         """The network called exactly `name`. One lookup: the engine resolves a full id, an

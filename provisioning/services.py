@@ -381,6 +381,8 @@ class ProvisioningService:
             "env": [{"name": e.name, "label": e.label or e.name, "description": e.description or "",
                      "secret": e.secret, "generate": e.generate, "required": e.required,
                      "default": e.default or "", "value": shown.get(e.name, "")} for e in manifest.env],
+            "current": {e.name: shown.get(e.name, "") for e in manifest.env if not e.secret},
+            "kept_secrets": [e.name for e in manifest.env if e.secret and e.name in shown],
         }
 
     async def logs(self, principal: Principal, installation_id: int, tail: int = 200) -> str:

@@ -171,51 +171,13 @@ class SwarmEngine(DockerEngine):
 
     # -- networks ------------------------------------------------------------------------
 
-    def _ensure_network(self, tenant_slug: str, name: str) -> str:
-        """The tenant's overlay network with the next free /24 of the pool; returns its id.
-        A same-named network that is not a swarm overlay (left by `DockerEngine`) is refused.
-        """
-        import docker
+    def _network_options(self) -> dict[str, Any]:
+        """Tenant networks are swarm-scoped overlays that no plain container can join."""
+        return {"driver": "overlay", "scope": "swarm", "attachable": False}
 
-        existing = self._network_by_name(name)
-        if existing is not None:
-            return self._checked_overlay(existing, tenant_slug)
-        last: Exception | None = None
-        for _ in range(5):  # another process may take the same /24 meanwhile
-            subnet = self._free_subnet()
-            ipam = docker.types.IPAMConfig(
-                pool_configs=[
-                    docker.types.IPAMPool(
-                        subnet=str(subnet), gateway=str(subnet.network_address + 1)
-                    )
-                ]
-            )
-            try:
-                network = self.client.networks.create(
-                    name,
-                    driver="overlay",
-                    scope="swarm",
-                    attachable=False,
-                    internal=False,
-                    check_duplicate=True,
-                    ipam=ipam,
-                    labels={LABEL_MANAGED: "true", LABEL_TENANT: tenant_slug},
-                )
-                return network.id
-            except docker.errors.APIError as exc:
-                if _status(exc) == 503:
-                    raise
-                last = exc
-                existing = self._network_by_name(name)
-                if existing is not None:
-                    return self._checked_overlay(existing, tenant_slug)
-                if "overlap" not in str(exc).lower():
-                    raise ProvisioningError(
-                        f"The network for tenant {tenant_slug} could not be created: {exc.explanation or exc}"
-                    ) from exc
-        raise ProvisioningError(
-            f"The network for tenant {tenant_slug} could not be created: {last}"
-        )
+    def _accept_network(self, network: Any, tenant_slug: str) -> str:
+        """A same-named network that is not a swarm overlay (left by `DockerEngine`) is refused."""
+        return self._checked_overlay(network, tenant_slug)
 
     @staticmethod
     def _checked_overlay(network: Any, tenant_slug: str) -> str:
