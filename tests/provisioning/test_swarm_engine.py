@@ -112,6 +112,12 @@ def _cleanup(client: Any) -> None:
             network.remove()
     for volume in client.volumes.list(filters=managed):
         if _ours(volume.attrs.get("Labels")):
+            # Task containers of services removed by the tests themselves may linger.
+            for container in client.containers.list(all=True, filters={"volume": volume.name}):
+                try:
+                    container.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
             volume.remove(force=True)
     for image in client.images.list(filters={"label": [f"{LABEL_APP}={APP}"]}):
         try:
