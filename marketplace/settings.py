@@ -6,6 +6,7 @@ Every variable is documented in README.md ("Settings").
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -130,6 +131,11 @@ def load_settings() -> Settings:
         raise SettingsError(f"LUMBUNG_LOCALE must be 'id' or 'en', got {locale!r}")
     host = os.environ.get("LUMBUNG_HOST", "127.0.0.1")
     port = _int("LUMBUNG_PORT", 8000)
+    instance = os.environ.get("LUMBUNG_INSTANCE") or "lumbung"
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,18}[a-z0-9]", instance):
+        raise SettingsError(
+            f"LUMBUNG_INSTANCE must be 2-20 lowercase letters, digits and dashes, starting with a letter; got {instance!r}"
+        )
     container_engine = os.environ.get("LUMBUNG_ENGINE", "docker").strip().lower()
     if container_engine not in {"docker", "swarm"}:
         raise SettingsError(f"LUMBUNG_ENGINE must be 'docker' or 'swarm', got {container_engine!r}")

@@ -6,7 +6,9 @@ never blocked, and every object carries Lumbung's labels so it can be found agai
 (`list_owned`) and is never confused with anything else on the host.
 
 Names are deterministic, so every operation is idempotent and a job that is retried after
-a crash finds what the previous attempt created:
+a crash finds what the previous attempt created. Their prefix is the instance name
+(LUMBUNG_INSTANCE, default "lumbung"), which every object also carries as a label, so
+several marketplaces can share one engine and never see each other's objects:
 
     container  lumbung-i{installation_id}
     network    lumbung-t-{tenant_slug}
@@ -73,9 +75,11 @@ LABEL_INSTALLATION = "org.lumbung.installation"
 LABEL_PATH = (
     "org.lumbung.path"  # on volumes: the container path the volume is mounted at
 )
+LABEL_INSTANCE = "org.lumbung.instance"  # which marketplace made the object
 LABEL_HELPER = "org.lumbung.data-helper"
 LABEL_BUNDLE = "org.lumbung.bundle"  # on images: the sha256 of the bundle they come from  # a never-started container that copies volume data
 
+DEFAULT_INSTANCE = "lumbung"
 DEFAULT_NETWORK_POOL = "10.128.0.0/9"
 DEFAULT_PUBLISH_ADDRESS = "127.0.0.1"
 TMPFS_SIZE = 64 * 1024 * 1024
@@ -83,6 +87,7 @@ BUILD_MEMORY = 2 * 1024**3
 LOG_TAIL_LINES = 40
 
 _SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
 _VOLUME_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 _INTERMEDIATE_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
 
@@ -90,18 +95,43 @@ _INTERMEDIATE_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
 # --------------------------------------------------------------------------- names
 
 
+def instance_name() -> str:
+    """This marketplace's name on the engine (LUMBUNG_INSTANCE, default "lumbung"): the
+    prefix of every object name and the value of the org.lumbung.instance label, so that
+    several marketplaces (production and staging, say) can share one engine without
+    touching each other's objects."""
+    name = os.environ.get("LUMBUNG_INSTANCE") or DEFAULT_INSTANCE
+    if not _INSTANCE_RE.fullmatch(name):
+        raise ProvisioningError(
+            f"LUMBUNG_INSTANCE must be 2-20 lowercase letters, digits and dashes, starting with a letter; got {name!r}."
+        )
+    return name
+
+
+def owned_labels() -> dict[str, str]:
+    """The labels every object this marketplace makes carries."""
+    return {LABEL_MANAGED: "true", LABEL_INSTANCE: instance_name()}
+
+
+def is_ours(labels: dict[str, str] | None) -> bool:
+    """Whether an object with these labels was made by this marketplace. Objects made
+    before the instance label existed belong to the default instance."""
+    labels = labels or {}
+    return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_INSTANCE, DEFAULT_INSTANCE) == instance_name()
+
+
 def container_name(installation_id: int) -> str:
-    return f"lumbung-i{int(installation_id)}"
+    return f"{instance_name()}-i{int(installation_id)}"
 
 
 def network_name(tenant_slug: str) -> str:
-    return f"lumbung-t-{_checked_slug(tenant_slug, 'tenant')}"
+    return f"{instance_name()}-t-{_checked_slug(tenant_slug, 'tenant')}"
 
 
 def image_tag(app_slug: str, version: str) -> str:
-    """`lumbung/{app}:{version}`; a Docker tag allows [A-Za-z0-9_.-], so '+' becomes '_'."""
+    """`{instance}/{app}:{version}`; a Docker tag allows [A-Za-z0-9_.-], so '+' becomes '_'."""
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", version.replace("+", "_"))[:128]
-    return f"lumbung/{_checked_slug(app_slug, 'app')}:{tag}"
+    return f"{instance_name()}/{_checked_slug(app_slug, 'app')}:{tag}"
 
 
 def volume_name(installation_id: int, path: str) -> str:
@@ -111,7 +141,7 @@ def volume_name(installation_id: int, path: str) -> str:
     clean = _VOLUME_NAME_CHARS.sub("_", plain)
     if clean != plain or "-" in path.strip("/") or not clean:
         clean = f"{clean}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
-    return f"lumbung-i{int(installation_id)}-{clean}"[:200]
+    return f"{instance_name()}-i{int(installation_id)}-{clean}"[:200]
 
 
 def _checked_slug(value: str, what: str) -> str:
@@ -357,7 +387,7 @@ class DockerEngine(ProvisioningEngine):
                 return existing
             kind = await self._call(_bundle_kind, Path(bundle_path))
             labels = {
-                LABEL_MANAGED: "true",
+                **owned_labels(),
                 LABEL_APP: app_slug,
                 LABEL_VERSION: version,
                 LABEL_BUNDLE: digest,
@@ -378,6 +408,7 @@ class DockerEngine(ProvisioningEngine):
             filters={
                 "label": [
                     f"{LABEL_MANAGED}=true",
+                    f"{LABEL_INSTANCE}={instance_name()}",
                     f"{LABEL_APP}={app_slug}",
                     f"{LABEL_VERSION}={version}",
                     f"{LABEL_BUNDLE}={digest}",
@@ -616,7 +647,7 @@ class DockerEngine(ProvisioningEngine):
                     internal=False,
                     check_duplicate=True,
                     ipam=ipam,
-                    labels={LABEL_MANAGED: "true", LABEL_TENANT: tenant_slug},
+                    labels={**owned_labels(), LABEL_TENANT: tenant_slug},
                     **self._network_options(),
                 )
                 return network.id
@@ -713,7 +744,7 @@ class DockerEngine(ProvisioningEngine):
         name = volume_name(installation_id, path)
         _checked_slug(tenant_slug, "tenant")
         labels = {
-            LABEL_MANAGED: "true",
+            **owned_labels(),
             LABEL_TENANT: tenant_slug,
             LABEL_INSTALLATION: str(installation_id),
             LABEL_PATH: path,
@@ -729,7 +760,9 @@ class DockerEngine(ProvisioningEngine):
                     name=name, driver="local", labels=labels
                 )
             found = volume.attrs.get("Labels") or {}
-            if any(found.get(k) != v for k, v in labels.items() if k != LABEL_PATH):
+            if not is_ours(found) or any(
+                found.get(k) != labels[k] for k in (LABEL_TENANT, LABEL_INSTALLATION)
+            ):
                 raise ProvisioningError(
                     f"A volume named {name} exists but does not belong to this installation."
                 )
@@ -753,6 +786,8 @@ class DockerEngine(ProvisioningEngine):
                 }
             )
             for volume in volumes:
+                if not is_ours(volume.attrs.get("Labels")):
+                    continue  # another marketplace's installation with the same id
                 try:
                     volume.remove()
                 except docker.errors.NotFound:
@@ -824,7 +859,7 @@ class DockerEngine(ProvisioningEngine):
             "name": container_name(spec.installation_id),
             "environment": dict(spec.env),
             "labels": {
-                LABEL_MANAGED: "true",
+                **owned_labels(),
                 LABEL_TENANT: spec.tenant_slug,
                 LABEL_APP: spec.app_slug,
                 LABEL_VERSION: spec.version,
@@ -1104,6 +1139,8 @@ class DockerEngine(ProvisioningEngine):
             label = {"label": [f"{LABEL_MANAGED}=true"]}
             out: list[dict] = []
             for c in self.client.containers.list(all=True, filters=label):
+                if not is_ours(c.labels) or LABEL_HELPER in (c.labels or {}):
+                    continue
                 out.append(
                     {
                         "kind": "container",
@@ -1115,6 +1152,8 @@ class DockerEngine(ProvisioningEngine):
                     }
                 )
             for n in self.client.networks.list(filters=label):
+                if not is_ours(n.attrs.get("Labels")):
+                    continue
                 out.append(
                     {
                         "kind": "network",
@@ -1125,6 +1164,8 @@ class DockerEngine(ProvisioningEngine):
                     }
                 )
             for v in self.client.volumes.list(filters=label):
+                if not is_ours(v.attrs.get("Labels")):
+                    continue
                 out.append(
                     {
                         "kind": "volume",
@@ -1159,7 +1200,7 @@ class DockerEngine(ProvisioningEngine):
             entrypoint=["/never-started"],  # the engine wants a command even for this one
             name=name,
             network_mode="none",
-            labels={LABEL_MANAGED: "true", LABEL_HELPER: str(int(installation_id))},
+            labels={**owned_labels(), LABEL_HELPER: str(int(installation_id))},
             mounts=[
                 docker.types.Mount(target=path, source=volume_name(installation_id, path), type="volume", no_copy=no_copy)
                 for path in paths

@@ -83,7 +83,9 @@ from provisioning.engine import (
     RunningContainer,
     _status,
     container_name,
+    is_ours,
     network_name,
+    owned_labels,
 )
 from provisioning.errors import (
     ContainerNotFound,
@@ -220,7 +222,7 @@ class SwarmEngine(DockerEngine):
         except docker.errors.NotFound:
             return None
         labels = service.get("Spec", {}).get("Labels") or {}
-        if labels.get(LABEL_MANAGED) != "true":
+        if not is_ours(labels):
             raise ProvisioningError(
                 f"A service named {container_name(installation_id)} exists but was not made by Lumbung."
             )
@@ -257,7 +259,7 @@ class SwarmEngine(DockerEngine):
         import docker
 
         labels = {
-            LABEL_MANAGED: "true",
+            **owned_labels(),
             LABEL_TENANT: spec.tenant_slug,
             LABEL_APP: spec.app_slug,
             LABEL_VERSION: spec.version,
@@ -277,7 +279,7 @@ class SwarmEngine(DockerEngine):
                 read_only=False,
                 # Labels for a volume Docker creates itself on a node that lacks it.
                 labels={
-                    LABEL_MANAGED: "true",
+                    **owned_labels(),
                     LABEL_TENANT: spec.tenant_slug,
                     LABEL_INSTALLATION: str(spec.installation_id),
                     LABEL_PATH: path,
@@ -670,7 +672,7 @@ class SwarmEngine(DockerEngine):
 
         def services() -> list[dict]:
             label = {"label": [f"{LABEL_MANAGED}=true"]}
-            found = self.client.api.services(filters=label)
+            found = [s for s in self.client.api.services(filters=label) if is_ours(s["Spec"].get("Labels"))]
             if not found:
                 return []
             tasks: dict[str, list[dict]] = {}

@@ -557,6 +557,33 @@ async def test_a_memory_hog_is_killed_at_its_limit_and_restarted(
     client.images.remove(hog_image.id, force=True)
 
 
+# --------------------------------------------------------------------------- 8. instances
+
+
+async def test_another_marketplace_on_the_same_engine_sees_none_of_our_objects(
+    engine: DockerEngine, client: Any, manifest: Manifest, image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two marketplaces share one engine (production and staging, say): each sees and
+    touches only its own objects, even where their installation ids are the same."""
+    spec = _spec(8, TENANT_A, manifest, image)
+    await engine.run(spec)
+    ours = {o["name"] for o in await engine.list_owned()}
+    assert container_name(spec.installation_id) in ours and network_name(TENANT_A) in ours
+
+    monkeypatch.setenv("LUMBUNG_INSTANCE", "staging")
+    assert container_name(spec.installation_id) == f"staging-i{spec.installation_id}"
+    theirs = {o["name"] for o in await engine.list_owned()}
+    assert not theirs & ours
+    await engine.remove_volumes(spec.installation_id)  # the same id in the other marketplace
+    await engine.remove_container(spec.installation_id)
+    monkeypatch.delenv("LUMBUNG_INSTANCE")
+
+    assert client.containers.get(container_name(spec.installation_id)).status == "running"
+    assert client.volumes.get(volume_name(spec.installation_id, "/data"))
+    await engine.remove_container(spec.installation_id)
+    await engine.remove_volumes(spec.installation_id)
+
+
 def test_zz_report_figures() -> None:
     """Not a check: prints the timings with -s."""
     print({k: round(v, 2) for k, v in FIGURES.items()})

@@ -35,6 +35,7 @@ from provisioning.engine import (
     container_name,
     container_spec,
     network_name,
+    owned_labels,
     volume_name,
 )
 from provisioning.errors import (
@@ -304,7 +305,7 @@ async def test_two_tenants_are_on_separate_overlay_networks_and_cannot_reach_eac
         assert (
             network.attrs["Attachable"] is False and network.attrs["Internal"] is False
         )
-        assert network.attrs["Labels"] == {LABEL_MANAGED: "true", LABEL_TENANT: tenant}
+        assert network.attrs["Labels"] == {**owned_labels(), LABEL_TENANT: tenant}
     subnets = [n.attrs["IPAM"]["Config"][0]["Subnet"] for n in (net_a, net_b)]
     assert subnets[0] != subnets[1] and all(
         s.endswith("/24") and s.startswith("10.") for s in subnets
@@ -389,7 +390,7 @@ async def test_the_service_carries_every_hardening_default_swarm_can_express(
     spec, running = tenants[TENANT_A]
     attrs = await engine.inspect(spec.installation_id)
     labels = {
-        LABEL_MANAGED: "true",
+        **owned_labels(),
         LABEL_TENANT: TENANT_A,
         LABEL_APP: APP,
         "org.lumbung.version": manifest.version,
