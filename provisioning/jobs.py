@@ -420,6 +420,9 @@ class JobRunner:
             # The old container was stopped or replaced: bring back what ran before.
             try:
                 await self._recover(job, ctx)
+                taken = job.params.get("snapshot")
+                if taken and taken != inst["snapshot"]:
+                    Path(taken).unlink(missing_ok=True)  # what ran before is back: the copy is not needed
                 if job.kind == "reconfigure":
                     message += " The previous settings are back."
                 else:

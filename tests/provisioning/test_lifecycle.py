@@ -216,6 +216,8 @@ async def test_a_version_that_fails_its_health_check_rolls_back_by_itself(world)
     after = await world.installation(installation)
     assert after["version_string"] == "1.2.0" and after["skipped_version"] == "1.3.0"
     assert after["observed_state"] == "running" and after["image_id"] == before["image_id"]
+    snapshots = world.client.app.state.catalog.store.root.parent / "snapshots" / f"installation-{installation}"
+    assert snapshots.is_dir() and not list(snapshots.glob("*.tar"))  # the failed upgrade's copy went with it
     async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
         assert (await http.get(after["url"] + "healthz")).status_code == 200
     assert (await events(installation))[-1] == ("rolled_back", "1.3.0", "1.2.0")
