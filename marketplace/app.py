@@ -39,6 +39,9 @@ from provisioning.pages import ProvisioningPagesController
 from provisioning.jobs import JobRunner
 from provisioning.reconciler import Reconciler
 from provisioning.services import ProvisioningService
+from stats.controllers import StatsApiController
+from stats.metrics import MetricsController
+from stats.pages import StatsPagesController
 from marketplace.settings import Settings, get_settings
 from marketplace.templating import build_environment
 from tenants.auth import API_PREFIX, LoginRequired, access_guard, IdentityMiddleware
@@ -243,6 +246,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OidcController,
             TenantPagesController,
             AdminPagesController,
+            StatsApiController,
+            StatsPagesController,
+            MetricsController,
             healthz,
             api_health,
             create_static_files_router(

@@ -29,5 +29,6 @@ APP_REGISTRY = AppRegistry(
         "tenants.piccolo_app",
         "catalog.piccolo_app",
         "provisioning.piccolo_app",
+        "stats.piccolo_app",
     ]
 )

@@ -81,6 +81,10 @@ class Settings:
     debug: bool
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "marketplace" / "static")
+    # /metrics answers only requests bearing this token; empty turns /metrics off.
+    metrics_token: str = ""
+    # Statistics are kept per filter until the events or the catalog change; false computes every time.
+    stats_cache: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -167,6 +171,8 @@ def load_settings() -> Settings:
         job_stale_seconds=_int("LUMBUNG_JOB_STALE_SECONDS", 60),
         container_engine=container_engine,
         debug=_bool("LUMBUNG_DEBUG", False),
+        metrics_token=os.environ.get("LUMBUNG_METRICS_TOKEN", "").strip(),
+        stats_cache=_bool("LUMBUNG_STATS_CACHE", True),
     )
 
 

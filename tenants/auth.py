@@ -29,6 +29,7 @@ ACCESS_RULES: dict[str, str | None] = {
     "publisher": "apps:publish",
     "curator": "catalog:review",
     "installer": "installations:write",
+    "stats": "stats:read",
     "platform_admin": None,
 }
 

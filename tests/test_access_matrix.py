@@ -45,6 +45,9 @@ SURABAYA_ADMINS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin"
                    "curator": 404, "platform_admin": "ok"}
 OPERATORS = {"anonymous": "login", "viewer": 403, "operator": "ok", "admin": "ok", "other_admin": 404, "curator": 404, "platform_admin": 404}
 PLATFORM_ADMINS = {a: 403 for a in ACTORS} | {"anonymous": "login", "platform_admin": "ok"}
+STATS_READERS = {a: 403 for a in ACTORS} | {"anonymous": "login", "platform_admin": "ok"}
+SURABAYA_MEMBERS = {"anonymous": "login", "viewer": "ok", "operator": "ok", "admin": "ok", "other_admin": 404,
+                    "curator": 404, "platform_admin": "ok"}
 AUDIT_READERS = {"anonymous": "login", "viewer": 403, "operator": 403, "admin": "ok", "other_admin": "ok",
                  "curator": 403, "platform_admin": "ok"}
 
@@ -179,6 +182,25 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any] | None, dict[str, Any]]]
     ("POST", "/api/v1/apps/{slug:str}/versions/{version:str}/unyank"): (
         "/api/v1/apps/e-perizinan/versions/0.9.0/unyank", None, api(CURATORS),
     ),
+    # Adoption statistics: cross-region tables for Kominfo staff and platform admins only; a
+    # region's own page for its members; the public per-app counts for everyone signed in.
+    ("GET", "/stats"): ("/stats", None, SIGNED_IN),
+    ("GET", "/stats/regions/{slug:str}"): ("/stats/regions/kota-surabaya", None, SURABAYA_MEMBERS),
+    ("GET", "/stats/publishers/{slug:str}"): ("/stats/publishers/kota-surabaya", None, SURABAYA_MEMBERS),
+    ("GET", "/stats/export/{table:str}"): ("/stats/export/provinces", None, STATS_READERS),
+    ("GET", "/api/v1/stats/summary"): ("/api/v1/stats/summary", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/apps"): ("/api/v1/stats/apps", None, api(API_SIGNED_IN)),
+    ("GET", "/api/v1/stats/categories"): ("/api/v1/stats/categories", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/provinces"): ("/api/v1/stats/provinces?province=Jawa%20Timur", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/months"): ("/api/v1/stats/months?from=2026-01", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/freshness"): ("/api/v1/stats/freshness", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/publishers"): ("/api/v1/stats/publishers", None, api(STATS_READERS)),
+    ("GET", "/api/v1/stats/regions/{slug:str}"): ("/api/v1/stats/regions/kota-surabaya", None, api(SURABAYA_MEMBERS)),
+    ("GET", "/api/v1/stats/publishers/{slug:str}"): (
+        "/api/v1/stats/publishers/kota-surabaya", None, api(SURABAYA_MEMBERS),
+    ),
+    # Operators' metrics need LUMBUNG_METRICS_TOKEN; unset (as here) the route does not exist.
+    ("GET", "/metrics"): ("/metrics", None, {a: 404 for a in ACTORS}),
 }
 
 # Routes of the OpenAPI documentation are public by design and carry no data.
@@ -306,8 +328,8 @@ async def test_route_answers_each_caller_as_declared(client, catalog_service, ma
         client.cookies.set("lumbung_session", headers.pop("session"))
     if actor == "read_only_token":
         # Surabaya's admin's token with catalog:read only: reads as the admin would, and is
-        # refused wherever a route needs the apps:publish or catalog:review scope.
-        expected: Any = 403 if ROUTE_RULES[(method, route)] in ("publisher", "curator", "installer") else expect["admin"]
+        # refused wherever a route needs the apps:publish, catalog:review or stats:read scope.
+        expected: Any = 403 if ROUTE_RULES[(method, route)] in ("publisher", "curator", "installer", "stats") else expect["admin"]
     else:
         expected = expect[actor]
 

@@ -29,4 +29,4 @@ def test_api_routes_are_not_public_except_the_schema() -> None:
             if route.path.startswith("/api/") and access_rule(handler) == "public":
                 public_api.add(route.path)
     assert public_api and all(p.startswith("/api/v1/schema") or p == "/api/v1/health" for p in public_api)
-    assert set(ACCESS_RULES) == {"public", "user", "publisher", "curator", "installer", "platform_admin"}
+    assert set(ACCESS_RULES) == {"public", "user", "publisher", "curator", "installer", "platform_admin", "stats"}

@@ -1,0 +1,1 @@
+"""Adoption statistics: which proven systems are reused, where, and what that saved."""
