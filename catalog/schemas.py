@@ -121,12 +121,16 @@ class QueueItem(msgspec.Struct):
     new_app: bool
 
 
+# Free text the database stores: anything but a NUL byte, which PostgreSQL refuses in text.
+NO_NUL = r"^[^\x00]*$"
+
+
 class ReasonBody(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
 
 
 class OptionalReasonBody(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)] = ""
 
 
 class Category(msgspec.Struct):

@@ -91,6 +91,8 @@ class CatalogService:
             errors.append({"field": "version", "message": str(exc)})
         if len(submission.changelog or "") > MAX_MARKDOWN_CHARS:
             errors.append({"field": "changelog", "message": f"at most {MAX_MARKDOWN_CHARS} characters"})
+        if "\x00" in (submission.changelog or ""):
+            errors.append({"field": "changelog", "message": "may not contain NUL"})
         try:
             info = await asyncio.to_thread(inspect_bundle, submission.bundle_path, self.limits)
         except BundleError as exc:

@@ -8,6 +8,8 @@ from typing import Protocol, TypeVar
 import semver
 
 MAX_VERSION_LENGTH = 100
+# The characters a SemVer 2.0 version is made of (a quick check; parse_version is the rule).
+VERSION_CHARS = r"^[0-9A-Za-z.+-]+$"
 
 
 class InvalidVersion(ValueError):

@@ -122,10 +122,15 @@ def domain_error_handler(request: Request, exc: DomainError) -> Response:
 
 
 def validation_error_handler(request: Request, exc: ValidationException) -> Response:
-    errors = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            errors.append({"field": str(item.get("key") or item.get("source") or "body"), "message": str(item.get("message", ""))})
+    items = [item for item in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(item, dict)]
+    if items and all(item.get("source") == "path" for item in items):
+        # A path whose slug, version or id cannot exist names nothing: "not found", as for
+        # one that does not exist.
+        return http_error_handler(request, NotFoundException())
+    errors = [
+        {"field": str(item.get("key") or item.get("source") or "body"), "message": str(item.get("message", ""))}
+        for item in items
+    ]
     message = exc.detail or "the request is not valid"
     if _wants_json(request):
         return _problem(422 if errors else 400, "validation_failed" if errors else "bad_request", message, errors)
@@ -277,7 +282,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description="The catalog of e-government apps shared between Indonesia's regional governments.",
             path="/api/v1/schema",
             render_plugins=[SwaggerRenderPlugin()],
-            openapi_router=Router(path="/api/v1/schema", route_handlers=[], opt={"access": "public"}),
+            # Like the framework's own router: the documentation is not an operation of the API.
+            openapi_router=Router(path="/api/v1/schema", route_handlers=[], opt={"access": "public"}, include_in_schema=False),
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="An API token (lmb_...)")}
             ),

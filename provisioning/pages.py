@@ -12,6 +12,7 @@ from litestar.response import File, Redirect, Template
 
 from catalog.services import CatalogService
 from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.params import RowId
 from provisioning.services import ProvisioningService
 
 
@@ -69,19 +70,19 @@ class ProvisioningPagesController(Controller):
         return Redirect(f"/jobs/{adoption.job_id}", status_code=303)
 
     @get("/jobs/{job_id:int}", opt={"access": "user"})
-    async def job(self, request: Request, provisioning: NamedDependency[ProvisioningService], job_id: FromPath[int]) -> Template:
+    async def job(self, request: Request, provisioning: NamedDependency[ProvisioningService], job_id: RowId) -> Template:
         return Template("provisioning/job.html", context={"job": await provisioning.job(request.user, job_id)})
 
     @get("/installations/{installation_id:int}/settings", opt={"access": "user"})
     async def settings_form(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> Template:
         view = await provisioning.settings_view(request.user, installation_id)
         return Template("provisioning/settings.html", context={"view": view, "errors": [], "message": ""})
 
     @post("/installations/{installation_id:int}/settings", opt={"access": "user"}, status_code=303)
     async def settings(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> Redirect | Template:
         """Save the update policy, and recreate the container when a setting changed."""
         view = await provisioning.settings_view(request.user, installation_id)
@@ -110,7 +111,7 @@ class ProvisioningPagesController(Controller):
 
     @post("/installations/{installation_id:int}/upgrade", opt={"access": "user"}, status_code=303)
     async def upgrade(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> Redirect:
         form = await request.form()
         job_id = await provisioning.upgrade(request.user, installation_id, _text(form, "version", 100))
@@ -118,14 +119,14 @@ class ProvisioningPagesController(Controller):
 
     @post("/installations/{installation_id:int}/rollback", opt={"access": "user"}, status_code=303)
     async def rollback(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> Redirect:
         job_id = await provisioning.rollback(request.user, installation_id)
         return Redirect(f"/jobs/{job_id}", status_code=303)
 
     @get("/installations/{installation_id:int}/data.tar", opt={"access": "user"})
     async def export(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int],
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> File:
         path, name = await provisioning.export_data(request.user, installation_id)
         return File(path=path, filename=name, media_type="application/x-tar",
@@ -134,14 +135,14 @@ class ProvisioningPagesController(Controller):
     @post("/installations/{installation_id:int}/{action:str}", opt={"access": "user"}, status_code=303)
     async def operate(
         self, request: Request, provisioning: NamedDependency[ProvisioningService],
-        installation_id: FromPath[int], action: FromPath[str],
+        installation_id: RowId, action: FromPath[str],
     ) -> Redirect:
         job_id = await provisioning.operate(request.user, installation_id, action)
         return Redirect(f"/jobs/{job_id}", status_code=303)
 
     @get("/installations/{installation_id:int}/logs", opt={"access": "user"})
     async def logs(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: FromPath[int]
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId
     ) -> Template:
         text = await provisioning.logs(request.user, installation_id, 200)
         return Template("provisioning/logs.html", context={"logs": text, "installation_id": installation_id})

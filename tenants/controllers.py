@@ -16,6 +16,8 @@ from litestar.response import Redirect, Template
 
 from marketplace.errors import AuthenticationRequired, ValidationFailed
 from marketplace.i18n import LOCALES
+from marketplace.params import RowId
+from marketplace.problems import problem_responses
 from marketplace.settings import Settings
 from tenants import audit, identity
 from tenants.auth import SESSION_COOKIE
@@ -168,7 +170,7 @@ class AccountPagesController(Controller):
         )
 
     @post("/account/tokens/{token_id:int}/revoke", opt={"access": "user"}, status_code=303)
-    async def revoke_token(self, request: Request, token_id: FromPath[int]) -> Redirect:
+    async def revoke_token(self, request: Request, token_id: RowId) -> Redirect:
         await identity.revoke_token(request.user.user_id, token_id)
         return Redirect("/account/tokens", status_code=303)
 
@@ -177,7 +179,8 @@ class IdentityApiController(Controller):
     path = "/api/v1"
     tags = ["identity"]
 
-    @get("/me", opt={"access": "user"}, summary="The caller: user, tenants and roles, token scopes")
+    @get("/me", opt={"access": "user"}, summary="The caller: user, tenants and roles, token scopes",
+         responses=problem_responses())
     async def me(self, request: Request) -> Me:
         p: Principal = request.user
         return Me(

@@ -8,7 +8,8 @@ from marketplace.errors import ValidationFailed
 from tenants.regions import Region, load_regions, tenant_slug
 from tenants.tables import TENANT_KINDS, Tenant
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"
+SLUG_RE = re.compile(SLUG_PATTERN)
 REGION_CODE_RE = re.compile(r"^\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.\d{4})?)?)?$")
 
 

@@ -83,3 +83,60 @@ async def test_wrong_types_in_query_are_422_with_the_field(client, world):
     viewer = await token_for(world["viewer"], "catalog:read")
     response = await client.get("/api/v1/apps?page=two", headers=bearer(viewer))
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "page"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/99999999999999999999",
+        f"/api/v1/installations/{2**31}/logs",
+        "/api/v1/installations/0/data.tar",
+    ],
+)
+async def test_ids_no_row_can_have_are_404(client, world, path):
+    """Ids beyond what the database stores used to reach it and fail there (a 500)."""
+    admin = await token_for(world["publisher"], "catalog:read", "installations:write")
+    response = await client.get(path, headers=bearer(admin))
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/apps/%00",
+        "/api/v1/tenants/kota-surabaya%00/installations",
+        "/api/v1/apps/e-perizinan/versions/1.0.0%00",
+    ],
+)
+async def test_nul_bytes_in_paths_are_404(client, world, path):
+    """PostgreSQL refuses NUL in text: such a path used to fail in the database (a 500)."""
+    admin = await token_for(world["publisher"], "catalog:read")
+    response = await client.get(path, headers=bearer(admin))
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+async def test_nul_bytes_in_api_bodies_are_422_with_the_field(client, world, make_bundle):
+    curator = await token_for(world["curator"], "catalog:read", "catalog:review")
+    reject = await client.post(
+        "/api/v1/apps/e-perizinan/versions/1.0.0/reject", json={"reason": "bad\u0000"}, headers=bearer(curator)
+    )
+    assert reject.status_code == 422 and reject.json()["errors"][0]["field"] == "reason"
+    operator = await token_for(world["operator"], "catalog:read", "installations:write")
+    adopt = await client.post(
+        "/api/v1/tenants/kota-surabaya/installations", json={"app": "e-perizinan\u0000", "version": "1.0.0"},
+        headers=bearer(operator),
+    )
+    assert adopt.status_code == 422 and adopt.json()["errors"][0]["field"] == "app"
+    publisher = await token_for(world["publisher"], "catalog:read", "apps:publish")
+    submit = await client.post(
+        "/api/v1/apps/e-perizinan/versions", headers=bearer(publisher),
+        data={"version": "1.0.0", "changelog": "fixed\u0000"},
+        files={"bundle": ("bundle.tar.gz", make_bundle().read_bytes(), "application/gzip")},
+    )
+    assert submit.status_code == 422 and {"field": "changelog", "message": "may not contain NUL"} in submit.json()["errors"]
+
+
+async def test_an_unknown_operation_is_404(client, world):
+    operator = await token_for(world["operator"], "catalog:read", "installations:write")
+    response = await client.post("/api/v1/installations/1/explode", headers=bearer(operator))
+    assert response.status_code == 404
