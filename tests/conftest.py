@@ -74,14 +74,19 @@ async def database() -> AsyncIterator[None]:
     yield
 
 
-@pytest.fixture
-async def db(database: None) -> AsyncIterator[None]:
-    """An empty database for each test, and an empty search index."""
+async def empty_database() -> None:
+    """Delete every row and the search index."""
     for table in ALL_TABLES:
         await table.delete(force=True)
     index = get_settings().search_index_path
     for suffix in ("", "-wal", "-shm"):
         Path(str(index) + suffix).unlink(missing_ok=True)
+
+
+@pytest.fixture
+async def db(database: None) -> AsyncIterator[None]:
+    """An empty database for each test, and an empty search index."""
+    await empty_database()
     yield
 
 
@@ -204,6 +209,23 @@ def manifest_doc(slug: str = "e-perizinan", version: str = "1.0.0", **overrides:
     return doc
 
 
+def write_bundle(
+    directory: Path, name: str, doc: dict[str, Any] | None = None, *, dockerfile: bool = True, raw_manifest: str | None = None
+) -> Path:
+    """Write a bundle's source for a manifest under `directory` and pack it; returns the .tar.gz path."""
+    source = directory / f"bundle-src-{name}"
+    (source / "www").mkdir(parents=True)
+    manifest_text = raw_manifest if raw_manifest is not None else yaml.safe_dump(doc or manifest_doc(), sort_keys=False)
+    (source / "lumbung.yaml").write_text(manifest_text, encoding="utf-8")
+    if dockerfile:
+        (source / "Dockerfile").write_text("FROM scratch\nCOPY www/ /www/\n")
+    (source / "www" / "healthz").write_text("ok")
+    (source / "www" / "index.html").write_text(f"<h1>{name}</h1>")
+    out = directory / f"bundle-{name}.tar.gz"
+    pack_directory(source, out)
+    return out
+
+
 @pytest.fixture
 def make_bundle(tmp_path: Path) -> Callable[..., Path]:
     """Write a bundle directory for a manifest and pack it; returns the .tar.gz path."""
@@ -211,16 +233,6 @@ def make_bundle(tmp_path: Path) -> Callable[..., Path]:
 
     def build(doc: dict[str, Any] | None = None, *, dockerfile: bool = True, raw_manifest: str | None = None) -> Path:
         counter["n"] += 1
-        source = tmp_path / f"bundle-src-{counter['n']}"
-        (source / "www").mkdir(parents=True)
-        manifest_text = raw_manifest if raw_manifest is not None else yaml.safe_dump(doc or manifest_doc(), sort_keys=False)
-        (source / "lumbung.yaml").write_text(manifest_text, encoding="utf-8")
-        if dockerfile:
-            (source / "Dockerfile").write_text("FROM scratch\nCOPY www/ /www/\n")
-        (source / "www" / "healthz").write_text("ok")
-        (source / "www" / "index.html").write_text(f"<h1>{counter['n']}</h1>")
-        out = tmp_path / f"bundle-{counter['n']}.tar.gz"
-        pack_directory(source, out)
-        return out
+        return write_bundle(tmp_path, str(counter["n"]), doc, dockerfile=dockerfile, raw_manifest=raw_manifest)
 
     return build
