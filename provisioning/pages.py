@@ -12,7 +12,7 @@ from litestar.response import File, Redirect, Template
 
 from catalog.services import CatalogService
 from marketplace.errors import Conflict, NotFound, ValidationFailed
-from marketplace.params import RowId
+from marketplace.params import AppSlug, RowId, TenantSlug
 from provisioning.services import ProvisioningService
 
 
@@ -45,7 +45,7 @@ class ProvisioningPagesController(Controller):
 
     @get("/apps/{slug:str}/adopt", opt={"access": "user"})
     async def adopt_form(
-        self, request: Request, catalog: NamedDependency[CatalogService], slug: FromPath[str],
+        self, request: Request, catalog: NamedDependency[CatalogService], slug: AppSlug,
         version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
     ) -> Template:
         return await self._form(request, catalog, slug, version)
@@ -53,7 +53,7 @@ class ProvisioningPagesController(Controller):
     @post("/apps/{slug:str}/adopt", opt={"access": "user"}, status_code=303)
     async def adopt(
         self, request: Request, catalog: NamedDependency[CatalogService],
-        provisioning: NamedDependency[ProvisioningService], slug: FromPath[str],
+        provisioning: NamedDependency[ProvisioningService], slug: AppSlug,
     ) -> Redirect | Template:
         form = await request.form()
         version, tenant = _text(form, "version", 100), _text(form, "tenant", 80)
@@ -149,7 +149,7 @@ class ProvisioningPagesController(Controller):
 
     @get("/tenants/{slug:str}/installations", opt={"access": "user"})
     async def installations(
-        self, request: Request, provisioning: NamedDependency[ProvisioningService], slug: FromPath[str]
+        self, request: Request, provisioning: NamedDependency[ProvisioningService], slug: TenantSlug
     ) -> Template:
         rows = await provisioning.installations(request.user, slug)
         return Template("provisioning/installations.html", context={"installations": rows, "tenant_slug": slug})

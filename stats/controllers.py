@@ -6,8 +6,10 @@ from typing import Annotated
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
+from marketplace.params import TenantSlug
+from marketplace.problems import problem_responses
 from marketplace.settings import Settings
 from stats.schemas import (
     AppRow,
@@ -48,6 +50,10 @@ STATS_DEPENDENCIES = {
     "flt": Provide(stats_filter, sync_to_thread=False),
 }
 ACCESS = {"access": "stats"}
+# Figures: a bad filter is 422; regions and publishers that are missing or not visible are 404.
+ANSWERS = problem_responses()
+ONE_ANSWERS = problem_responses(404)
+
 
 
 class StatsApiController(Controller):
@@ -55,46 +61,46 @@ class StatsApiController(Controller):
     tags = ["statistics"]
     dependencies = STATS_DEPENDENCIES
 
-    @get("/summary", opt=ACCESS, summary="Totals: catalog, regions, installations, adoptions, systems not rebuilt, cost avoided")
+    @get("/summary", opt=ACCESS, responses=ANSWERS, summary="Totals: catalog, regions, installations, adoptions, systems not rebuilt, cost avoided")
     async def summary(self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]) -> Summary:
         return await stats.summary(request.user, flt)
 
-    @get("/apps", opt=ACCESS, summary="Adoption per app, ranked (outside the ministry: the public counts)")
+    @get("/apps", opt=ACCESS, responses=ANSWERS, summary="Adoption per app, ranked (outside the ministry: the public counts)")
     async def apps(self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]) -> list[AppRow]:
         return await stats.apps(request.user, flt)
 
-    @get("/categories", opt=ACCESS, summary="Adoption per SPBE category")
+    @get("/categories", opt=ACCESS, responses=ANSWERS, summary="Adoption per SPBE category")
     async def categories(
         self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]
     ) -> list[CategoryRow]:
         return await stats.categories(request.user, flt)
 
-    @get("/provinces", opt=ACCESS, summary="Adoption per province of the adopting regions")
+    @get("/provinces", opt=ACCESS, responses=ANSWERS, summary="Adoption per province of the adopting regions")
     async def provinces(
         self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]
     ) -> list[ProvinceRow]:
         return await stats.provinces(request.user, flt)
 
-    @get("/months", opt=ACCESS, summary="New adoptions, removals and net change per month")
+    @get("/months", opt=ACCESS, responses=ANSWERS, summary="New adoptions, removals and net change per month")
     async def months(self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]) -> list[MonthRow]:
         return await stats.months(request.user, flt)
 
-    @get("/freshness", opt=ACCESS, summary="Share of installations on each app's latest version; two or more minor versions behind")
+    @get("/freshness", opt=ACCESS, responses=ANSWERS, summary="Share of installations on each app's latest version; two or more minor versions behind")
     async def freshness(
         self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]
     ) -> list[FreshnessRow]:
         return await stats.freshness(request.user, flt)
 
-    @get("/publishers", opt=ACCESS, summary="Reach of each publisher's apps")
+    @get("/publishers", opt=ACCESS, responses=ANSWERS, summary="Reach of each publisher's apps")
     async def publishers(
         self, request: Request, stats: NamedDependency[StatsService], flt: NamedDependency[StatsFilter]
     ) -> list[PublisherRow]:
         return await stats.publishers(request.user, flt)
 
-    @get("/regions/{slug:str}", opt=ACCESS, summary="One region: what it runs, what it publishes, how current it is")
-    async def region(self, request: Request, stats: NamedDependency[StatsService], slug: FromPath[str]) -> RegionStats:
+    @get("/regions/{slug:str}", opt=ACCESS, responses=ONE_ANSWERS, summary="One region: what it runs, what it publishes, how current it is")
+    async def region(self, request: Request, stats: NamedDependency[StatsService], slug: TenantSlug) -> RegionStats:
         return await stats.region(request.user, slug)
 
-    @get("/publishers/{slug:str}", opt=ACCESS, summary="One publisher: where its apps run, at which versions")
-    async def publisher(self, request: Request, stats: NamedDependency[StatsService], slug: FromPath[str]) -> PublisherStats:
+    @get("/publishers/{slug:str}", opt=ACCESS, responses=ONE_ANSWERS, summary="One publisher: where its apps run, at which versions")
+    async def publisher(self, request: Request, stats: NamedDependency[StatsService], slug: TenantSlug) -> PublisherStats:
         return await stats.publisher(request.user, slug)

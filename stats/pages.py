@@ -14,6 +14,7 @@ from litestar.response import Template
 from marketplace.errors import NotFound, ValidationFailed
 from marketplace import i18n
 from marketplace.i18n import gettext_ as _
+from marketplace.params import TenantSlug
 from stats import charts
 from stats.controllers import ACCESS, STATS_DEPENDENCIES
 from stats.export import COLUMNS, to_csv
@@ -99,12 +100,12 @@ class StatsPagesController(Controller):
         return Template("stats/dashboard.html", context=context)
 
     @get("/regions/{slug:str}", opt=ACCESS)
-    async def region(self, request: Request, stats: NamedDependency[StatsService], slug: FromPath[str]) -> Template:
+    async def region(self, request: Request, stats: NamedDependency[StatsService], slug: TenantSlug) -> Template:
         region = await stats.region(request.user, slug)
         return Template("stats/region.html", context={"region": region})
 
     @get("/publishers/{slug:str}", opt=ACCESS)
-    async def publisher(self, request: Request, stats: NamedDependency[StatsService], slug: FromPath[str]) -> Template:
+    async def publisher(self, request: Request, stats: NamedDependency[StatsService], slug: TenantSlug) -> Template:
         reach: PublisherStats = await stats.publisher(request.user, slug)
         chart = charts.ranked_bars(_("Regions per province"), [r.province for r in reach.provinces],
                                    [r.regions for r in reach.provinces], _("Regions"), limit=40)

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from marketplace.errors import DomainError, ValidationFailed
+from marketplace.params import TenantSlug, Username
 from tenants import admin, audit, members
 from tenants.auth import SESSION_COOKIE
 from tenants.controllers import safe_next
@@ -47,11 +48,11 @@ class TenantPagesController(Controller):
     include_in_schema = False
 
     @get("/tenants/{slug:str}", opt={"access": "user"})
-    async def profile(self, slug: FromPath[str]) -> Template:
+    async def profile(self, slug: TenantSlug) -> Template:
         return Template("tenants/profile.html", context=await members.profile(slug))
 
     @get("/tenants/{slug:str}/members", opt={"access": "user"})
-    async def members_page(self, request: Request, slug: FromPath[str]) -> Template:
+    async def members_page(self, request: Request, slug: TenantSlug) -> Template:
         return await self._members(request, slug)
 
     async def _members(
@@ -65,21 +66,21 @@ class TenantPagesController(Controller):
         )
 
     @post("/tenants/{slug:str}/members", opt={"access": "user"}, status_code=303)
-    async def add_member(self, request: Request, slug: FromPath[str]) -> Redirect | Template:
+    async def add_member(self, request: Request, slug: TenantSlug) -> Redirect | Template:
         form = await request.form()
         return await self._change(
             request, slug, lambda: members.add_member(request.user, slug, _text(form, "username", 80), _text(form, "role", 20))
         )
 
     @post("/tenants/{slug:str}/members/{username:str}/role", opt={"access": "user"}, status_code=303)
-    async def change_role(self, request: Request, slug: FromPath[str], username: FromPath[str]) -> Redirect | Template:
+    async def change_role(self, request: Request, slug: TenantSlug, username: Username) -> Redirect | Template:
         form = await request.form()
         return await self._change(
             request, slug, lambda: members.change_role(request.user, slug, username, _text(form, "role", 20))
         )
 
     @post("/tenants/{slug:str}/members/{username:str}/remove", opt={"access": "user"}, status_code=303)
-    async def remove_member(self, request: Request, slug: FromPath[str], username: FromPath[str]) -> Redirect | Template:
+    async def remove_member(self, request: Request, slug: TenantSlug, username: Username) -> Redirect | Template:
         return await self._change(request, slug, lambda: members.remove_member(request.user, slug, username))
 
     async def _change(self, request: Request, slug: str, action: Any) -> Redirect | Template:
@@ -146,7 +147,7 @@ class AdminPagesController(Controller):
         return Template("admin/tenants.html", context={"tenants": rows, "q": q, "page": page, "page_size": admin.PAGE_SIZE})
 
     @post("/tenants/{slug:str}", opt={"access": "platform_admin"}, status_code=303)
-    async def update_tenant(self, request: Request, slug: FromPath[str]) -> Redirect:
+    async def update_tenant(self, request: Request, slug: TenantSlug) -> Redirect:
         form = await request.form()
         await admin.update_tenant(
             request.user, slug, publishes=_text(form, "publishes") == "on",
@@ -164,7 +165,7 @@ class AdminPagesController(Controller):
         return Template("admin/users.html", context={"users": rows, "q": q, "page": page, "page_size": admin.PAGE_SIZE})
 
     @post("/users/{username:str}/roles", opt={"access": "platform_admin"}, status_code=303)
-    async def set_roles(self, request: Request, username: FromPath[str]) -> Redirect:
+    async def set_roles(self, request: Request, username: Username) -> Redirect:
         form = await request.form()
         await admin.set_roles(
             request.user, username, curator=_text(form, "curator") == "on",

@@ -30,6 +30,7 @@ from catalog.tables import App, AppVersion  # noqa: E402
 from marketplace.db import engine, migrate  # noqa: E402
 from marketplace.settings import get_settings  # noqa: E402
 from provisioning.tables import AdoptionEvent, Installation, ProvisionJob  # noqa: E402
+from stats.tables import StatsInstallation  # noqa: E402
 from tenants import identity  # noqa: E402
 from tenants.tables import ApiToken, AuditEntry, Membership, Session, Tenant, User  # noqa: E402
 
@@ -45,7 +46,10 @@ import tenants.passwords  # noqa: E402
 
 tenants.passwords._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct-horse-battery"
-ALL_TABLES = [AuditEntry, AdoptionEvent, ProvisionJob, Installation, AppVersion, App, ApiToken, Session, Membership, User, Tenant]
+ALL_TABLES = [
+    StatsInstallation, AuditEntry, AdoptionEvent, ProvisionJob, Installation, AppVersion, App, ApiToken, Session,
+    Membership, User, Tenant,
+]
 
 
 def need(condition: bool, reason: str) -> None:

@@ -16,6 +16,7 @@ from catalog.search import FACETS, SORTS
 from catalog.services import CatalogService
 from marketplace.errors import ValidationFailed
 from marketplace.i18n import current_locale
+from marketplace.params import AppSlug, VersionText
 from marketplace.settings import Settings
 
 VERSION_PATH = "/review/{slug:str}/{version:str}"
@@ -43,7 +44,7 @@ class CatalogPagesController(Controller):
         self,
         request: Request,
         catalog: NamedDependency[CatalogService],
-        slug: FromPath[str],
+        slug: AppSlug,
         prereleases: Annotated[bool, QueryParameter(name="prereleases")] = False,
         submitted: Annotated[str | None, QueryParameter(name="submitted", max_length=100)] = None,
     ) -> Template:
@@ -94,7 +95,7 @@ class CatalogPagesController(Controller):
 
     @post(VERSION_PATH + "/{action:str}", opt={"access": "curator"}, status_code=303)
     async def review(
-        self, request: Request, catalog: NamedDependency[CatalogService], slug: FromPath[str], version: FromPath[str], action: FromPath[str]
+        self, request: Request, catalog: NamedDependency[CatalogService], slug: AppSlug, version: VersionText, action: FromPath[str]
     ) -> Redirect | Template:
         form = await request.form()
         reason = _form_text(form, "reason", 2000)

@@ -106,11 +106,12 @@ async def test_ids_no_row_can_have_are_404(client, world, path):
         "/api/v1/apps/%00",
         "/api/v1/tenants/kota-surabaya%00/installations",
         "/api/v1/apps/e-perizinan/versions/1.0.0%00",
+        "/api/v1/stats/regions/kota-surabaya%00",
     ],
 )
 async def test_nul_bytes_in_paths_are_404(client, world, path):
     """PostgreSQL refuses NUL in text: such a path used to fail in the database (a 500)."""
-    admin = await token_for(world["publisher"], "catalog:read")
+    admin = await token_for(world["publisher"], "catalog:read", "stats:read")
     response = await client.get(path, headers=bearer(admin))
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
@@ -139,4 +140,22 @@ async def test_nul_bytes_in_api_bodies_are_422_with_the_field(client, world, mak
 async def test_an_unknown_operation_is_404(client, world):
     operator = await token_for(world["operator"], "catalog:read", "installations:write")
     response = await client.post("/api/v1/installations/1/explode", headers=bearer(operator))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/apps/e-perizinan%00",
+        "/apps/%00/adopt",
+        "/tenants/kota-surabaya%00",
+        "/tenants/kota-surabaya%00/members",
+        "/tenants/kota-surabaya%00/installations",
+        "/stats/regions/kota-surabaya%00",
+    ],
+)
+async def test_nul_bytes_in_page_paths_are_404(client, world, path):
+    """The pages take the same path shapes as the API: no NUL reaches the database."""
+    await login(client, world["publisher"].username)
+    response = await client.get(path)
     assert response.status_code == 404
