@@ -4,6 +4,7 @@ DATABASE_URL says so), an app client, users in tenants, and bundle builders."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,9 @@ os.environ["LUMBUNG_SEARCH"] = "embedded"
 os.environ["LUMBUNG_MAX_BUNDLE_BYTES"] = str(5 * 1024 * 1024)
 # Provisioning jobs stay queued unless a test asks for a worker (the `jobs_client` fixture).
 os.environ["LUMBUNG_RUN_JOBS"] = "false"
+# Docker objects of this run carry a name of their own: runs sharing an engine (and a
+# marketplace on it) never see or touch each other's containers, networks and volumes.
+os.environ["LUMBUNG_INSTANCE"] = f"t{secrets.token_hex(4)}"
 
 import httpx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402

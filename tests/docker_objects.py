@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provisioning.engine import LABEL_MANAGED, LABEL_TENANT
+from provisioning.engine import LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT, instance_name
+
+
+def of_installation(installation_id: int) -> dict[str, list[str]]:
+    """A filter for the Docker objects of one installation of this test run."""
+    return {"label": [f"{LABEL_INSTALLATION}={int(installation_id)}", f"{LABEL_INSTANCE}={instance_name()}"]}
 
 
 def remove_tenant_objects(client: Any, ours: Callable[[str], bool]) -> None:

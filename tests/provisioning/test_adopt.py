@@ -15,10 +15,11 @@ import pytest
 
 from catalog.bundles import pack_directory
 from catalog.services import Submission
+from provisioning.engine import container_name
 from provisioning.tables import AdoptionEvent, Installation
 from tenants.tables import Tenant
 from tests.conftest import bearer, make_tenant, make_user, need, principal, token_for
-from tests.docker_objects import remove_tenant_objects
+from tests.docker_objects import of_installation, remove_tenant_objects
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
 pytestmark = [pytest.mark.docker, pytest.mark.db]
@@ -163,7 +164,7 @@ async def test_operate_stop_start_logs_and_remove(jobs_client, setup):
         assert response.status_code == 202, response.text
         return await wait_for(client, token, response.json()["job_url"])
 
-    name = f"lumbung-i{installation}"
+    name = container_name(installation)
     assert (await act("stop"))["state"] == "succeeded"
     assert docker_client.containers.get(name).status == "exited"
     assert (await act("start"))["state"] == "succeeded"
@@ -173,18 +174,18 @@ async def test_operate_stop_start_logs_and_remove(jobs_client, setup):
     assert (await client.get(f"/api/v1/installations/{installation}/logs", headers=bearer(setup["oki_admin"]))).status_code == 404
     assert (await client.post(f"/api/v1/installations/{installation}/stop", headers=bearer(setup["oki_admin"]))).status_code == 404
 
-    volumes = [v.name for v in docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})]
+    volumes = [v.name for v in docker_client.volumes.list(filters=of_installation(installation))]
     assert volumes
     assert (await act("deprovision"))["state"] == "succeeded"
     assert not docker_client.containers.list(all=True, filters={"name": name})
-    assert [v.name for v in docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})] == volumes
+    assert [v.name for v in docker_client.volumes.list(filters=of_installation(installation))] == volumes
     listed = (await client.get(f"/api/v1/tenants/{tenant}/installations", headers=bearer(token))).json()
     assert [(i["id"], i["desired_state"], i["observed_state"]) for i in listed] == [(installation, "removed", "removed")]
     retained = await Installation.select(Installation.removed_at, Installation.retain_until).first()
     assert (retained["retain_until"] - retained["removed_at"]).days == 30  # LUMBUNG_RETENTION_DAYS' default
     assert (await client.post(f"/api/v1/installations/{installation}/start", headers=bearer(token))).status_code == 409
     assert (await act("purge"))["state"] == "succeeded"
-    assert not docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})
+    assert not docker_client.volumes.list(filters=of_installation(installation))
     kinds = [r["kind"] for r in await AdoptionEvent.select(AdoptionEvent.kind).order_by(AdoptionEvent.id)]
     assert kinds == ["adopted", "removed"]
 
@@ -231,6 +232,6 @@ async def test_a_job_interrupted_mid_way_resumes_with_one_container(client, quie
     await survivor.run(adopted.job_id)
     job = await ProvisionJob.select().where(ProvisionJob.id == adopted.job_id).first()
     assert job["state"] == "succeeded" and job["attempts"] == 2 and job["claimed_by"] == "survivor"
-    containers = docker_client.containers.list(all=True, filters={"label": [f"org.lumbung.installation={adopted.installation_id}"]})
+    containers = docker_client.containers.list(all=True, filters=of_installation(adopted.installation_id))
     assert len(containers) == 1 and containers[0].status == "running"
     await engine.close()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import need
-from tests.docker_objects import remove_tenant_objects
+from tests.docker_objects import of_installation, remove_tenant_objects
 from tests.live import cli, free_port, server_env, start_server
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
@@ -95,7 +95,7 @@ def test_a_job_killed_with_the_server_finishes_after_a_restart(tmp_path, engine_
             time.sleep(0.1)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-        containers = docker_client.containers.list(all=True, filters={"label": [f"org.lumbung.installation={installation}"]})
+        containers = docker_client.containers.list(all=True, filters=of_installation(installation))
         assert len(containers) == 1
 
         process = start_server(env, log)
@@ -105,7 +105,7 @@ def test_a_job_killed_with_the_server_finishes_after_a_restart(tmp_path, engine_
             time.sleep(0.2)
         assert state["state"] == "succeeded", state
         assert [s["state"] for s in state["steps"]] == ["done"] * 6
-        containers = docker_client.containers.list(all=True, filters={"label": [f"org.lumbung.installation={installation}"]})
+        containers = docker_client.containers.list(all=True, filters=of_installation(installation))
         assert len(containers) == 1 and containers[0].status == "running"
         assert httpx.get(state["url"] + "healthz", timeout=5).text.strip() == "ok"
         with sqlite3.connect(data / "lumbung.sqlite") as db:

@@ -33,6 +33,7 @@ from provisioning.engine import (
     container_name,
     container_spec,
     image_tag,
+    instance_name,
     network_name,
     volume_name,
 )
@@ -249,7 +250,7 @@ async def test_a_failing_build_raises_with_its_log_and_leaves_no_image(
 
     assert "could not be built" in str(caught.value)
     assert "missing-file" in caught.value.log_tail
-    assert not client.images.list(name=f"lumbung/{app}")
+    assert not client.images.list(name=f"{instance_name()}/{app}")
     assert not client.images.list(filters={"label": [f"{LABEL_APP}={app}"]})
 
 
@@ -280,8 +281,8 @@ async def test_an_image_tar_bundle_is_loaded_labelled_and_tagged(
     loaded = await engine.ensure_image(app, "2.0.0+build.7", bundle)
 
     labelled = client.images.get(loaded)
-    assert image_tag(app, "2.0.0+build.7") == f"lumbung/{app}:2.0.0_build.7"
-    assert labelled.tags == [f"lumbung/{app}:2.0.0_build.7"]
+    assert image_tag(app, "2.0.0+build.7") == f"{instance_name()}/{app}:2.0.0_build.7"
+    assert labelled.tags == [f"{instance_name()}/{app}:2.0.0_build.7"]
     assert (
         labelled.labels[LABEL_APP] == app
         and labelled.labels["org.lumbung.version"] == "2.0.0+build.7"
@@ -301,7 +302,7 @@ async def test_an_image_tar_that_carries_tags_is_refused(
 
     with pytest.raises(ImageBuildError, match="carries image tags"):
         await engine.ensure_image(f"broken-t{RUN}", "2.0.0", bundle)
-    assert not client.images.list(name=f"lumbung/broken-t{RUN}")
+    assert not client.images.list(name=f"{instance_name()}/broken-t{RUN}")
 
 
 # --------------------------------------------------------------------------- 2. tenants
@@ -576,7 +577,7 @@ async def test_another_marketplace_on_the_same_engine_sees_none_of_our_objects(
     assert not theirs & ours
     await engine.remove_volumes(spec.installation_id)  # the same id in the other marketplace
     await engine.remove_container(spec.installation_id)
-    monkeypatch.delenv("LUMBUNG_INSTANCE")
+    monkeypatch.undo()
 
     assert client.containers.get(container_name(spec.installation_id)).status == "running"
     assert client.volumes.get(volume_name(spec.installation_id, "/data"))

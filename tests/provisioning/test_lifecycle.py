@@ -24,7 +24,7 @@ from provisioning.reconciler import Reconciler
 from provisioning.tables import AdoptionEvent, Installation, ProvisionJob
 from tenants.tables import AuditEntry
 from tests.conftest import bearer, make_tenant, make_user, need, principal, token_for
-from tests.docker_objects import remove_tenant_objects
+from tests.docker_objects import of_installation, remove_tenant_objects
 from tests.provisioning.test_docker_engine import docker_available, docker_client
 
 pytestmark = [pytest.mark.docker, pytest.mark.db]
@@ -190,7 +190,7 @@ async def test_upgrade_keeps_the_data_and_a_rollback_restores_data_and_version(w
     ]
     actions = [r["action"] for r in await AuditEntry.select(AuditEntry.action).order_by(AuditEntry.id)]
     assert actions.count("installation.upgrade") == 1 and actions.count("installation.rollback") == 2
-    assert len(docker_client.containers.list(all=True, filters={"label": [f"org.lumbung.installation={installation}"]})) == 1
+    assert len(docker_client.containers.list(all=True, filters=of_installation(installation))) == 1
 
 
 async def test_a_version_that_fails_its_health_check_rolls_back_by_itself(world):
@@ -216,8 +216,9 @@ async def test_a_version_that_fails_its_health_check_rolls_back_by_itself(world)
     after = await world.installation(installation)
     assert after["version_string"] == "1.2.0" and after["skipped_version"] == "1.3.0"
     assert after["observed_state"] == "running" and after["image_id"] == before["image_id"]
-    snapshots = world.client.app.state.catalog.store.root.parent / "snapshots" / f"installation-{installation}"
-    assert snapshots.is_dir() and not list(snapshots.glob("*.tar"))  # the failed upgrade's copy went with it
+    params = (await ProvisionJob.select(ProvisionJob.params).where(ProvisionJob.id == job["id"])
+              .output(load_json=True).first())["params"]
+    assert params["snapshot"] and not Path(params["snapshot"]).exists()  # the failed upgrade's copy went with it
     async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
         assert (await http.get(after["url"] + "healthz")).status_code == 200
     assert (await events(installation))[-1] == ("rolled_back", "1.3.0", "1.2.0")
@@ -354,7 +355,7 @@ async def test_data_is_exported_and_kept_for_the_retention_period_then_purged(wo
     assert (await reconciler.run_once()).expired == []  # the purge job is under way, not doubled
     job = await ProvisionJob.select().where(ProvisionJob.kind == "purge").first()
     assert (await world.wait(f"/api/v1/jobs/{job['id']}"))["state"] == "succeeded"
-    assert not docker_client.volumes.list(filters={"label": [f"org.lumbung.installation={installation}"]})
+    assert not docker_client.volumes.list(filters=of_installation(installation))
     row = await world.installation(installation)
     assert row["observed_state"] == "purged" and row["retain_until"] is None
     response = await world.client.get(f"/api/v1/installations/{installation}/data.tar", headers=bearer(world.token))

@@ -7,7 +7,7 @@ from typing import Any
 import docker
 import pytest
 
-from provisioning.engine import LABEL_INSTALLATION, LABEL_MANAGED, LABEL_TENANT, DockerEngine
+from provisioning.engine import LABEL_INSTALLATION, LABEL_TENANT, DockerEngine, container_name, owned_labels
 from provisioning.jobs import JobRunner
 from provisioning.reconciler import Reconciler
 from provisioning.tables import Installation, ProvisionJob
@@ -40,7 +40,7 @@ async def test_drift_is_put_right_and_a_second_pass_changes_nothing(client, quie
         assert not (await reconciler.run_once()).changed
 
         # Stopped behind Lumbung's back: started again.
-        name = f"lumbung-i{installation}"
+        name = container_name(installation)
         docker_client.containers.get(name).stop(timeout=1)
         report = await reconciler.run_once()
         assert report.started == [installation]
@@ -59,8 +59,8 @@ async def test_drift_is_put_right_and_a_second_pass_changes_nothing(client, quie
 
         # An object with Lumbung's labels that no installation owns.
         orphan = docker_client.volumes.create(
-            name=f"lumbung-i999999-data-{RUN}",
-            labels={LABEL_MANAGED: "true", LABEL_INSTALLATION: "999999", LABEL_TENANT: f"ghost-{RUN}"},
+            name=f"{container_name(999999)}-data-{RUN}",
+            labels={**owned_labels(), LABEL_INSTALLATION: "999999", LABEL_TENANT: f"ghost-{RUN}"},
         )
         report = await reconciler.run_once()
         assert report.orphans == [f"volume {orphan.name}"] and report.removed_orphans == []
