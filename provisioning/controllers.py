@@ -70,6 +70,13 @@ class JobOut(msgspec.Struct):
     url: str
 
 
+async def data_download(provisioning: ProvisioningService, request: Request, installation_id: int) -> File:
+    """The installation's data volumes as a tar download; the temporary file goes after it is sent."""
+    path, name = await provisioning.export_data(request.user, installation_id)
+    return File(path=path, filename=name, media_type="application/x-tar",
+                background=BackgroundTask(path.unlink, missing_ok=True))
+
+
 class ProvisioningApiController(Controller):
     path = "/api/v1"
     tags = ["provisioning"]
@@ -133,9 +140,7 @@ class ProvisioningApiController(Controller):
     async def export(
         self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> File:
-        path, name = await provisioning.export_data(request.user, installation_id)
-        return File(path=path, filename=name, media_type="application/x-tar",
-                    background=BackgroundTask(path.unlink, missing_ok=True))
+        return await data_download(provisioning, request, installation_id)
 
     @post("/installations/{installation_id:int}/{action:str}", opt={"access": "installer"}, status_code=202,
           summary="start, stop, restart, deprovision (data kept) or purge an installation; returns the job",

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from litestar.background_tasks import BackgroundTask
 from litestar.response import File, Redirect, Template
 
 from catalog.services import CatalogService
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.params import AppSlug, RowId, TenantSlug
+from provisioning.controllers import data_download
 from provisioning.services import ProvisioningService
 
 
@@ -128,9 +128,7 @@ class ProvisioningPagesController(Controller):
     async def export(
         self, request: Request, provisioning: NamedDependency[ProvisioningService], installation_id: RowId,
     ) -> File:
-        path, name = await provisioning.export_data(request.user, installation_id)
-        return File(path=path, filename=name, media_type="application/x-tar",
-                    background=BackgroundTask(path.unlink, missing_ok=True))
+        return await data_download(provisioning, request, installation_id)
 
     @post("/installations/{installation_id:int}/{action:str}", opt={"access": "user"}, status_code=303)
     async def operate(
