@@ -26,6 +26,7 @@ their own regions' pages and, for a publishing region, the reach of its own apps
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -188,6 +189,7 @@ class _Catalog:
         return sorted({t["province"] for t in self.tenants.values() if t["province"]})
 
 
+@lru_cache(maxsize=4096)  # a few thousand distinct versions, parsed for every live installation
 def _version_key(version: str) -> tuple[int, int] | None:
     parts = version.split("-", 1)[0].split("+", 1)[0].split(".")
     try:
@@ -247,37 +249,68 @@ class _Figures:
             self._cache[key] = await self._raw(sql)
         return self._cache[key]
 
-    def _grouped(self, column: str, other: str) -> str:
-        return (
-            f"SELECT s.{column} AS key, "
+    async def _reach(self) -> dict[str, dict[int, dict[str, int]]]:
+        """Per app, per adopting region and per publisher, from one scan of the read model.
+
+        The inner query folds installations into region-and-app pairs, so "distinct
+        regions" and "distinct apps" become plain sums over pairs (no `COUNT(DISTINCT)` over
+        the installations); the three groupings then read only the pairs.
+        """
+        rows = await self._once(
+            "reach",
+            "WITH p AS MATERIALIZED (SELECT s.app AS app, s.tenant AS tenant, "
             f"SUM(CASE WHEN {self.live} THEN 1 ELSE 0 END) AS live, "
-            f"COUNT(DISTINCT CASE WHEN {self.live} THEN s.{other} END) AS spread, "
             f"SUM(CASE WHEN {self.adopted_in} THEN 1 ELSE 0 END) AS adoptions, "
             f"SUM(CASE WHEN {self.removed_in} THEN 1 ELSE 0 END) AS removals, "
-            f"COUNT(DISTINCT CASE WHEN {self.adopted_in} AND s.by_other_region THEN s.{other} END) AS not_rebuilt "
-            f"FROM stats_installation s WHERE s.adopted_month <= {self.end} AND {self.where} GROUP BY s.{column}"
+            f"MAX(CASE WHEN {self.adopted_in} AND s.by_other_region THEN 1 ELSE 0 END) AS not_rebuilt, "
+            f"MAX(CASE WHEN {self.live} AND s.by_other_region THEN 1 ELSE 0 END) AS reached "
+            f"FROM stats_installation s WHERE s.adopted_month <= {self.end} AND {self.where} GROUP BY s.app, s.tenant) "
+            "SELECT 'app' AS kind, p.app AS key, SUM(p.live) AS live, SUM(CASE WHEN p.live > 0 THEN 1 ELSE 0 END) AS spread, "
+            "SUM(p.adoptions) AS adoptions, SUM(p.removals) AS removals, SUM(p.not_rebuilt) AS not_rebuilt, 0 AS cost, "
+            "0 AS provinces FROM p GROUP BY p.app "
+            "UNION ALL SELECT 'tenant', p.tenant, SUM(p.live), SUM(CASE WHEN p.live > 0 THEN 1 ELSE 0 END), "
+            "SUM(p.adoptions), SUM(p.removals), SUM(p.not_rebuilt), "
+            "SUM(CASE WHEN p.not_rebuilt = 1 THEN a.cost_estimate_idr END), 0 "
+            "FROM p LEFT JOIN app a ON a.id = p.app GROUP BY p.tenant "
+            "UNION ALL SELECT 'publisher', a.publisher, 0, COUNT(DISTINCT p.tenant), 0, 0, 0, 0, COUNT(DISTINCT t.province) "
+            "FROM p JOIN app a ON a.id = p.app JOIN tenant t ON t.id = p.tenant WHERE p.reached = 1 GROUP BY a.publisher",
         )
+        if "reach_split" not in self._cache:
+            split: dict[str, dict[int, dict[str, int]]] = {"app": {}, "tenant": {}, "publisher": {}}
+            for r in rows:
+                split[r["kind"]][r["key"]] = {**_ints(r), "provinces": int(r["provinces"] or 0)}
+            self._cache["reach_split"] = split
+        return self._cache["reach_split"]
 
     async def per_app(self) -> dict[int, dict[str, int]]:
-        rows = await self._once("app", self._grouped("app", "tenant"))
+        if "reach" in self._cache:  # already folded by the query that serves the regions too
+            return (await self._reach())["app"]
+        rows = await self._once(
+            "app",
+            "SELECT s.app AS key, "
+            f"SUM(CASE WHEN {self.live} THEN 1 ELSE 0 END) AS live, "
+            f"COUNT(DISTINCT CASE WHEN {self.live} THEN s.tenant END) AS spread, "
+            f"SUM(CASE WHEN {self.adopted_in} THEN 1 ELSE 0 END) AS adoptions, "
+            f"SUM(CASE WHEN {self.removed_in} THEN 1 ELSE 0 END) AS removals, "
+            f"COUNT(DISTINCT CASE WHEN {self.adopted_in} AND s.by_other_region THEN s.tenant END) AS not_rebuilt "
+            f"FROM stats_installation s WHERE s.adopted_month <= {self.end} AND {self.where} GROUP BY s.app",
+        )
         return {r["key"]: _ints(r) for r in rows}
+
+    async def adopting_regions(self) -> int:
+        """Regions running at least one installation at the end of the period."""
+        if "reach" in self._cache:
+            return sum(1 for f in (await self._reach())["tenant"].values() if f["live"] > 0)
+        rows = await self._once(
+            "adopting", f"SELECT COUNT(DISTINCT s.tenant) AS n FROM stats_installation s WHERE {self.live} AND {self.where}"
+        )
+        return int(rows[0]["n"] or 0) if rows else 0
 
     async def per_tenant(self) -> dict[int, dict[str, int]]:
-        rows = await self._once("tenant", self._grouped("tenant", "app"))
-        return {r["key"]: _ints(r) for r in rows}
+        return (await self._reach())["tenant"]
 
     async def per_tenant_with_cost(self) -> dict[int, dict[str, int]]:
-        out = {k: dict(v) for k, v in (await self.per_tenant()).items()}
-        costs = await self._once(
-            "tenant_cost",
-            "SELECT p.tenant AS key, SUM(a.cost_estimate_idr) AS cost FROM (SELECT DISTINCT s.tenant, s.app "
-            f"FROM stats_installation s WHERE {self.adopted_in} AND s.by_other_region AND {self.where}) p "
-            "JOIN app a ON a.id = p.app GROUP BY p.tenant",
-        )
-        for r in costs:
-            if r["key"] in out:
-                out[r["key"]]["cost"] = int(r["cost"] or 0)
-        return out
+        return (await self._reach())["tenant"]
 
     async def adoptions_this_month(self) -> int:
         month = current_month()
@@ -308,13 +341,8 @@ class _Figures:
         )
 
     async def publisher_reach(self) -> dict[int, tuple[int, int]]:
-        rows = await self._once(
-            "reach",
-            "SELECT a.publisher AS publisher, COUNT(DISTINCT s.tenant) AS regions, COUNT(DISTINCT t.province) AS provinces "
-            "FROM stats_installation s JOIN app a ON a.id = s.app JOIN tenant t ON t.id = s.tenant "
-            f"WHERE {self.live} AND s.by_other_region AND {self.where} GROUP BY a.publisher",
-        )
-        return {r["publisher"]: (int(r["regions"]), int(r["provinces"])) for r in rows}
+        """Per publisher: regions other than the publisher running its apps, and their provinces."""
+        return {k: (f["spread"], f["provinces"]) for k, f in (await self._reach())["publisher"].items()}
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:
@@ -324,7 +352,7 @@ def _ints(row: dict[str, Any]) -> dict[str, int]:
         "adoptions": int(row["adoptions"] or 0),
         "removals": int(row["removals"] or 0),
         "not_rebuilt": int(row["not_rebuilt"] or 0),
-        "cost": 0,
+        "cost": int(row.get("cost") or 0),
     }
 
 
@@ -401,13 +429,15 @@ class StatsService:
         """Everything on Kominfo's dashboard, from one set of queries."""
         _require_everything(principal)
         catalog, figures = await self._figures_for(flt)
+        await figures.per_tenant()  # one scan folds per app, per region and per publisher
+        freshness = await self._freshness(catalog, figures)
         return Dashboard(
-            summary=await self._summary(flt, catalog, figures),
+            summary=await self._summary(flt, catalog, figures, freshness),
             apps=await self._apps(flt, catalog, figures, full=True),
             categories=await self._categories(flt, catalog, figures),
             provinces=await self._provinces(flt, catalog, figures),
             months=await self._months(flt, figures),
-            freshness=await self._freshness(catalog, figures),
+            freshness=freshness,
             publishers=await self._publishers(flt, catalog, figures),
         )
 
@@ -450,11 +480,12 @@ class StatsService:
         catalog, figures = await self._figures_for(flt)
         return await self._apps(flt, catalog, figures, full=full)
 
-    async def _summary(self, flt: StatsFilter, catalog: _Catalog, figures: _Figures) -> Summary:
+    async def _summary(self, flt: StatsFilter, catalog: _Catalog, figures: _Figures,
+                       fresh: list[FreshnessRow] | None = None) -> Summary:
         listed = self._catalog_apps(flt, catalog)
         per_app = await figures.per_app()
-        per_tenant = await figures.per_tenant()
-        fresh = await self._freshness(catalog, figures)
+        if fresh is None:
+            fresh = await self._freshness(catalog, figures)
         live = sum(f["live"] for f in per_app.values())
         with_latest = sum(r.live_installations for r in fresh)
         on_latest = sum(r.on_latest for r in fresh)
@@ -462,7 +493,7 @@ class StatsService:
             filters=flt.describe(),
             apps_in_catalog=len(listed),
             publishing_regions=len({a["publisher"] for a in listed}),
-            adopting_regions=sum(1 for f in per_tenant.values() if f["live"] > 0),
+            adopting_regions=await figures.adopting_regions(),
             live_installations=live,
             adoptions_this_month=await figures.adoptions_this_month(),
             adoptions=sum(f["adoptions"] for f in per_app.values()),
@@ -576,8 +607,8 @@ class StatsService:
         return rows
 
     async def _publishers(self, flt: StatsFilter, catalog: _Catalog, figures: _Figures) -> list[PublisherRow]:
-        per_app = await figures.per_app()
         reach = await figures.publisher_reach()
+        per_app = await figures.per_app()
         totals: dict[int, dict[str, int]] = {}
         for app in catalog.apps.values():
             f = per_app.get(app["id"])
@@ -651,8 +682,8 @@ class StatsService:
         tenant = await self._visible_tenant(principal, catalog, slug)
         flt = StatsFilter(publisher=slug)
         _, figures = await self._figures_for(flt)
-        apps = await self._apps(flt, catalog, figures, full=True)
         per_tenant = await figures.per_tenant()
+        apps = await self._apps(flt, catalog, figures, full=True)
         reach: dict[str, list[int]] = {}
         for tenant_id, f in per_tenant.items():
             region = catalog.tenants.get(tenant_id)
