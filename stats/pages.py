@@ -3,6 +3,7 @@ and CSV exports of every table."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from typing import Annotated, Any
 
@@ -72,15 +73,19 @@ class StatsPagesController(Controller):
     ) -> Template:
         """Kominfo's dashboard; anyone else sees the public per-app counts."""
         principal = request.user
+        everything = sees_everything(principal)
+        if everything:
+            choices, version, board = await asyncio.gather(stats.choices(), stats.data_version(),
+                                                           stats.dashboard(principal, flt))
+        else:
+            choices = await stats.choices()
         context: dict[str, Any] = {
-            "filter": flt, "query": str(request.url.query or ""), "choices": await stats.choices(), "show_all": show == "all",
-            "everything": sees_everything(principal),
+            "filter": flt, "query": str(request.url.query or ""), "choices": choices, "show_all": show == "all",
+            "everything": everything,
             "own": [m for m in principal.memberships
                     if principal.token_tenant_id is None or m.tenant_id == principal.token_tenant_id],
         }
-        if context["everything"]:
-            version = await stats.data_version()
-            board = await stats.dashboard(principal, flt)
+        if everything:
             key = (flt, flt.end, version, i18n.current_locale.get())
             drawn = _CHARTS.get(key) if stats.cache_size else None
             if drawn is None:

@@ -25,6 +25,7 @@ their own regions' pages and, for a publishing region, the reach of its own apps
 
 from __future__ import annotations
 
+import asyncio
 import re
 from functools import lru_cache
 from collections import OrderedDict, defaultdict
@@ -429,7 +430,10 @@ class StatsService:
         """Everything on Kominfo's dashboard, from one set of queries."""
         _require_everything(principal)
         catalog, figures = await self._figures_for(flt)
-        await figures.per_tenant()  # one scan folds per app, per region and per publisher
+        # Independent queries, each on its own pooled connection: the database works on them
+        # at once. The first folds per app, per region and per publisher from one scan.
+        await asyncio.gather(figures.per_tenant(), figures.live_versions(), figures.monthly(),
+                             figures.adoptions_this_month())
         freshness = await self._freshness(catalog, figures)
         return Dashboard(
             summary=await self._summary(flt, catalog, figures, freshness),
@@ -444,6 +448,8 @@ class StatsService:
     async def summary(self, principal: Principal, flt: StatsFilter) -> Summary:
         _require_everything(principal)
         catalog, figures = await self._figures_for(flt)
+        await asyncio.gather(figures.per_app(), figures.adopting_regions(), figures.live_versions(),
+                             figures.adoptions_this_month())
         return await self._summary(flt, catalog, figures)
 
     async def categories(self, principal: Principal, flt: StatsFilter) -> list[CategoryRow]:
