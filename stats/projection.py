@@ -102,14 +102,21 @@ INDEX_DDL = [
 ]
 
 
-# Added later (their own migration): an order that folds installations into region-and-app
-# pairs without sorting, and the live installations per app and version.
-PAIR_INDEX_DDL = [
-    "CREATE INDEX IF NOT EXISTS stats_installation_pairs ON stats_installation "
-    "(app, tenant, adopted_month, removed_month, by_other_region)",
-    "CREATE INDEX IF NOT EXISTS stats_installation_live_versions ON stats_installation "
-    "(removed_month, app, version, tenant)",
-]
+def pair_index_ddl(dialect: str) -> list[str]:
+    """Added later (their own migration): an order that folds installations into
+    region-and-app pairs without sorting, and, on SQLite, the live installations per app and
+    version. PostgreSQL goes without the latter: an index holding `version` would turn every
+    upgrade into a non-HOT update (see :func:`storage_ddl`)."""
+    statements = [
+        "CREATE INDEX IF NOT EXISTS stats_installation_pairs ON stats_installation "
+        "(app, tenant, adopted_month, removed_month, by_other_region)",
+    ]
+    if dialect == "sqlite":
+        statements.append(
+            "CREATE INDEX IF NOT EXISTS stats_installation_live_versions ON stats_installation "
+            "(removed_month, app, version, tenant)"
+        )
+    return statements
 
 
 def storage_ddl(dialect: str) -> list[str]:

@@ -10,18 +10,18 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="stats", description=DESCRIPTION)
 
     async def tune():
-        from stats.projection import PAIR_INDEX_DDL, rebuild, storage_ddl
+        from stats.projection import pair_index_ddl, rebuild, storage_ddl
 
         db = engine_finder()
-        for statement in storage_ddl(db.engine_type) + PAIR_INDEX_DDL:
+        for statement in storage_ddl(db.engine_type) + pair_index_ddl(db.engine_type):
             await db.run_ddl(statement)
         await rebuild()  # rewrites the table, so existing rows get the new page layout
 
     async def untune():
-        from stats.projection import PAIR_INDEX_DDL
+        from stats.projection import pair_index_ddl
 
         db = engine_finder()
-        for statement in PAIR_INDEX_DDL:
+        for statement in pair_index_ddl(db.engine_type):
             name = statement.split(" EXISTS ", 1)[1].split(" ", 1)[0]
             await db.run_ddl(f"DROP INDEX IF EXISTS {name}")
         if db.engine_type == "postgres":
