@@ -11,6 +11,7 @@ from __future__ import annotations
 from piccolo.engine.base import Engine
 
 from marketplace.db import engine, transaction
+from stats.tables import StatsInstallation
 
 _COLUMNS = "installation, tenant, app, by_other_region, adopted_at, adopted_month, removed_at, removed_month, version, last_event"
 
@@ -152,6 +153,10 @@ async def rebuild() -> None:
             await db.run_ddl(statement)
     # Statistics for the planner and, on PostgreSQL, the visibility map for index-only scans
     # (VACUUM cannot run inside a transaction).
+    # Not on an empty table: statistics saying "no rows" would have the triggers' lookups by
+    # installation planned as scans, and filling a new database would slow down quadratically.
+    if not await StatsInstallation.exists():
+        return
     outside = db.current_transaction.get() is None  # migrations run in one
     await db.run_ddl("VACUUM (ANALYZE) stats_installation" if db.engine_type == "postgres" and outside
                      else "ANALYZE stats_installation")
