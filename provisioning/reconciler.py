@@ -23,19 +23,13 @@ from typing import Any
 
 from provisioning.engine import LABEL_INSTALLATION, ProvisioningEngine
 from provisioning.errors import EngineUnavailable
-from provisioning.jobs import OPERATION_STEPS, new_steps
+from provisioning.jobs import OPERATION_STEPS, PROVISION_STEPS, new_steps
 from provisioning.tables import Installation, ProvisionJob
 
 log = logging.getLogger("lumbung.reconciler")
 
-RESTORE_STEPS = (
-    ("image", "Build or load the image"),
-    ("network", "Create the tenant network and the data volumes"),
-    ("container", "Create and start the hardened container"),
-    ("health", "Wait for the health check"),
-    ("publish", "Publish the address"),
-)
-
+# A restore is a provisioning without the quota check: the installation already counts.
+RESTORE_STEPS = tuple(step for step in PROVISION_STEPS if step[0] != "resources")
 
 @dataclass
 class ReconcileReport:
