@@ -31,6 +31,7 @@ log = logging.getLogger("lumbung.reconciler")
 # A restore is a provisioning without the quota check: the installation already counts.
 RESTORE_STEPS = tuple(step for step in PROVISION_STEPS if step[0] != "resources")
 
+
 @dataclass
 class ReconcileReport:
     engine_available: bool = True
